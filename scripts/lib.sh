@@ -1,0 +1,101 @@
+# shellcheck shell=bash
+# Shared helpers for setup, demo, tests and benchmarks. Source it; do not run it.
+set -euo pipefail
+
+JG_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+JG_CACHE="${JITGEN_CACHE:-$HOME/.cache/jitgen}"
+JG_PG_MAJOR=15
+JG_PG_BIN="/usr/lib/postgresql/$JG_PG_MAJOR/bin"
+JG_PG_CONFIG="$JG_PG_BIN/pg_config"
+JG_PGRX_VERSION=0.18.0
+export PATH="$HOME/.cargo/bin:$PATH"
+
+log() { printf '\033[1;34m==>\033[0m %s\n' "$*" >&2; }
+die() { printf '\033[1;31merror:\033[0m %s\n' "$*" >&2; exit 1; }
+
+as_root() {
+    if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi
+}
+
+# Runs a command as the postgres OS user (initdb refuses root).
+as_postgres() {
+    if [ "$(id -un)" = postgres ]; then "$@"
+    elif [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"
+    else sudo -u postgres "$@"; fi
+}
+
+ensure_apt_packages() {
+    local missing=()
+    for p in "$@"; do
+        dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+    done
+    [ ${#missing[@]} -eq 0 ] && return 0
+    log "installing Debian packages: ${missing[*]}"
+    as_root apt-get update -qq
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+}
+
+ensure_base_packages() {
+    ensure_apt_packages postgresql-$JG_PG_MAJOR postgresql-server-dev-$JG_PG_MAJOR libclang-dev clang \
+        mosquitto sudo pkg-config libssl-dev
+    # The Debian package starts a cluster of its own; we use throwaway clusters only.
+    if command -v pg_lsclusters >/dev/null && pg_lsclusters -h 2>/dev/null | grep -q online; then
+        as_root pg_ctlcluster "$JG_PG_MAJOR" main stop 2>/dev/null || true
+    fi
+}
+
+ensure_cargo_pgrx() {
+    if cargo pgrx --version 2>/dev/null | grep -q "$JG_PGRX_VERSION"; then return 0; fi
+    log "installing cargo-pgrx $JG_PGRX_VERSION (once, ~7 min)"
+    cargo install cargo-pgrx --version "$JG_PGRX_VERSION" --locked
+}
+
+ensure_pgrx_init() {
+    if grep -q "pg$JG_PG_MAJOR" "$HOME/.pgrx/config.toml" 2>/dev/null; then return 0; fi
+    log "cargo pgrx init --pg$JG_PG_MAJOR"
+    cargo pgrx init --pg$JG_PG_MAJOR "$JG_PG_CONFIG" >/dev/null
+}
+
+setup_all() {
+    ensure_base_packages
+    ensure_cargo_pgrx
+    ensure_pgrx_init
+}
+
+# Builds and installs the extension into the system Postgres ($1: release|debug).
+install_extension() {
+    local profile="${1:-release}" flag=()
+    [ "$profile" = release ] && flag=(--release)
+    log "installing extension jitgen ($profile) into Postgres $JG_PG_MAJOR"
+    (cd "$JG_ROOT/extension" && as_root env PATH="$PATH" CARGO_HOME="${CARGO_HOME:-$HOME/.cargo}" \
+        RUSTUP_HOME="${RUSTUP_HOME:-$HOME/.rustup}" CARGO_TARGET_DIR="$JG_ROOT/target" \
+        cargo pgrx install "${flag[@]}" --pg-config "$JG_PG_CONFIG" >/dev/null)
+}
+
+free_port() {
+    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
+}
+
+# Starts a throwaway cluster; exports PGHOST, PGPORT, PGUSER, PGDATABASE, DATABASE_URL, JG_PGDATA.
+start_cluster() {
+    local dir="${1:-$(mktemp -d /tmp/jitgen-pg.XXXXXX)}"
+    mkdir -p "$dir"
+    chmod 755 "$dir"
+    as_root chown postgres "$dir" 2>/dev/null || true
+    JG_PGDATA="$dir/data"
+    local port
+    port="$(free_port)"
+    as_postgres "$JG_PG_BIN/initdb" -D "$JG_PGDATA" -U postgres -A trust -E UTF8 --locale=C.UTF-8 >/dev/null
+    as_postgres "$JG_PG_BIN/pg_ctl" -D "$JG_PGDATA" -l "$dir/postgres.log" -w -t 60 \
+        -o "-p $port -k $dir -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200" start >/dev/null
+    export PGHOST=127.0.0.1 PGPORT="$port" PGUSER=postgres PGDATABASE=postgres JG_PGDATA
+    export DATABASE_URL="postgres://postgres@127.0.0.1:$port/postgres"
+    log "throwaway Postgres $JG_PG_MAJOR on port $port (data in $JG_PGDATA)"
+}
+
+stop_cluster() {
+    [ -n "${JG_PGDATA:-}" ] || return 0
+    as_postgres "$JG_PG_BIN/pg_ctl" -D "$JG_PGDATA" -m fast -w stop >/dev/null 2>&1 || true
+    rm -rf "$(dirname "$JG_PGDATA")"
+    unset JG_PGDATA
+}

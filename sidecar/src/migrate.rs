@@ -1,0 +1,95 @@
+//! `jitgen migrate`: everything a deployment database needs, idempotently and in order.
+//! 1. pgmq from the `pgmq` crate's embedded SQL (no extension files needed on the server);
+//! 2. `CREATE EXTENSION jitgen` or `ALTER EXTENSION jitgen UPDATE`;
+//! 3. refinery migrations from `migrations/` (app tables that use the extension).
+
+use std::fmt;
+
+use anyhow::Context;
+use tokio_postgres::NoTls;
+
+mod embedded {
+    refinery::embed_migrations!("../migrations");
+}
+
+pub struct Summary {
+    pub pgmq_version: Option<String>,
+    pub jitgen_version: String,
+    pub applied: Vec<String>,
+}
+
+impl fmt::Display for Summary {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "pgmq {}", self.pgmq_version.as_deref().unwrap_or("(unknown version)"))?;
+        writeln!(f, "extension jitgen {}", self.jitgen_version)?;
+        if self.applied.is_empty() {
+            write!(f, "migrations: up to date")
+        } else {
+            write!(f, "migrations applied: {}", self.applied.join(", "))
+        }
+    }
+}
+
+pub async fn run(database_url: &str) -> anyhow::Result<Summary> {
+    let pool = sqlx::postgres::PgPoolOptions::new()
+        .max_connections(1)
+        .connect(database_url)
+        .await
+        .with_context(|| format!("connecting to {}", redact(database_url)))?;
+    pgmq::install::install_sql_from_embedded(&pool).await.context("installing pgmq")?;
+    let pgmq_version = pgmq::install::installed_version(&pool)
+        .await
+        .ok()
+        .flatten()
+        .map(|v| v.to_string());
+    pool.close().await;
+
+    let (mut client, connection) = tokio_postgres::connect(database_url, NoTls)
+        .await
+        .with_context(|| format!("connecting to {}", redact(database_url)))?;
+    let conn = tokio::spawn(async move {
+        if let Err(e) = connection.await {
+            tracing::error!(error = %e, "migration connection closed");
+        }
+    });
+    client
+        .batch_execute("CREATE EXTENSION IF NOT EXISTS jitgen; ALTER EXTENSION jitgen UPDATE;")
+        .await
+        .context("creating or updating extension jitgen (is it installed? run scripts/install-extension.sh)")?;
+    let jitgen_version: String = client
+        .query_one("SELECT extversion FROM pg_extension WHERE extname = 'jitgen'", &[])
+        .await?
+        .get(0);
+    let report = embedded::migrations::runner()
+        .run_async(&mut client)
+        .await
+        .context("applying migrations")?;
+    let applied = report.applied_migrations().iter().map(|m| m.to_string()).collect();
+    drop(client);
+    let _ = conn.await;
+    Ok(Summary { pgmq_version, jitgen_version, applied })
+}
+
+/// The URL without its password, for error messages and logs.
+pub fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let userinfo = &url[scheme + 3..at];
+            match userinfo.find(':') {
+                Some(colon) => format!("{}{}:***{}", &url[..scheme + 3], &userinfo[..colon], &url[at..]),
+                None => url.to_string(),
+            }
+        }
+        _ => url.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn redacts_passwords() {
+        assert_eq!(super::redact("postgres://u:secret@h:5/db"), "postgres://u:***@h:5/db");
+        assert_eq!(super::redact("postgres://u@h/db"), "postgres://u@h/db");
+        assert_eq!(super::redact("host=/tmp"), "host=/tmp");
+    }
+}
