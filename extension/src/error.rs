@@ -56,7 +56,11 @@ impl JitgenError {
             ),
             JitgenError::DocumentInvalid { schema_name, report } => {
                 let n = report.details().len();
-                let first = report.details().first().map(|d| format!(": {} {}", d.path, d.message)).unwrap_or_default();
+                let first = report
+                    .details()
+                    .first()
+                    .map(|d| if d.path.is_empty() { format!(": {}", d.message) } else { format!(": {} {}", d.path, d.message) })
+                    .unwrap_or_default();
                 (
                     ERRCODE_INVALID_PARAMETER_VALUE,
                     format!(

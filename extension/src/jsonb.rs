@@ -53,7 +53,8 @@ impl JsonbArg {
         }
         unsafe {
             let varlena = self.datum.cast_mut_ptr::<pg_sys::varlena>();
-            let detoasted = pg_sys::pg_detoast_datum_packed(varlena);
+            // Not the _packed variant: Jsonb needs a 4-byte varlena header.
+            let detoasted = pg_sys::pg_detoast_datum(varlena);
             let jsonb = detoasted as *mut pg_sys::Jsonb;
             let cstr = pg_sys::JsonbToCString(std::ptr::null_mut(), &mut (*jsonb).root, bytes as i32);
             let text = std::ffi::CStr::from_ptr(cstr).to_string_lossy().into_owned();
