@@ -1,0 +1,1 @@
+//! Training-session JIT (seed 000): formula, MRV/MEV, adjustment, hard constraints, strategies.
