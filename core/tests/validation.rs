@@ -370,3 +370,85 @@ proptest! {
         prop_assert_eq!(found(&r), vec![("intensityModifier".to_string(), Code::OutOfRange)]);
     }
 }
+
+// ---------------------------------------------------------------- jsonb read in place
+
+fn jsonb(v: &Value) -> Vec<u8> {
+    jsonschema_value::jsonb::encode::encode(v)
+}
+
+#[test]
+fn jsonb_path_agrees_on_fixtures() {
+    let tp = Builtin::TrainingProgram.compiled();
+    assert!(tp.is_valid_jsonb(&jsonb(&program())));
+    let mut p = program();
+    p["phases"][1]["durationWeeks"] = json!(3);
+    assert!(!tp.is_valid_jsonb(&jsonb(&p)), "cross-field rule must hold on the jsonb path");
+    let mut p = program();
+    p["phases"][0]["weeks"][1]["days"][2]["dayOfWeek"] = json!(8);
+    assert!(!tp.is_valid_jsonb(&jsonb(&p)));
+    assert!(Builtin::JitAdjustment.compiled().is_valid_jsonb(&jsonb(&adjustment())));
+    let mut a = adjustment();
+    a["intensityModifier"] = json!(0.1);
+    assert!(!Builtin::JitAdjustment.compiled().is_valid_jsonb(&jsonb(&a)));
+    assert!(Builtin::CommandSchema.compiled().is_valid_jsonb(&jsonb(&command("x"))));
+    let mut c = command("x");
+    c["examples"] = json!([]);
+    assert!(!Builtin::CommandSchema.compiled().is_valid_jsonb(&jsonb(&c)));
+    let mut deep = json!(1);
+    for _ in 0..200 {
+        deep = json!([deep]);
+    }
+    assert!(!CompiledSchema::compile(&json!({})).unwrap().is_valid_jsonb(&jsonb(&deep)));
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(512))]
+
+    /// The in-place jsonb path and the serde path always give the same answer.
+    #[test]
+    fn jsonb_and_serde_paths_agree(doc in arb_json()) {
+        let bytes = jsonb(&doc);
+        for b in Builtin::ALL {
+            prop_assert_eq!(b.compiled().is_valid_jsonb(&bytes), b.compiled().is_valid(&doc), "{}", b.name());
+        }
+    }
+
+    /// Mutated programs: both paths agree on every single-field change of the real fixture.
+    #[test]
+    fn jsonb_and_serde_agree_on_mutated_programs(phase in 0usize..2, week in 0usize..4, day in 0usize..3,
+                                                 field in 0usize..4, value in arb_json()) {
+        let mut p = program();
+        let target = &mut p["phases"][phase]["weeks"][week]["days"][day];
+        let key = ["dayOfWeek", "focus", "exercises", "isRestDay"][field];
+        target[key] = value;
+        let tp = Builtin::TrainingProgram.compiled();
+        prop_assert_eq!(tp.is_valid_jsonb(&jsonb(&p)), tp.is_valid(&p));
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(1024))]
+
+    /// The header-only jsonb depth scan matches the depth of the same value in serde.
+    #[test]
+    fn jsonb_depth_scan_matches_serde_depth(doc in arb_json(), wrap in 0usize..40, limit in 0usize..50) {
+        let mut doc = doc;
+        for i in 0..wrap {
+            doc = if i % 2 == 0 { json!([doc, 1]) } else { json!({"k": doc, "pad": "x".repeat(i)}) };
+        }
+        let depth = jitgen_core::validation::depth(&doc);
+        prop_assert_eq!(jitgen_core::validation::jsonb_depth::exceeds(&jsonb(&doc), limit), depth > limit);
+    }
+}
+
+#[test]
+fn jsonb_depth_scan_handles_wide_containers_with_stored_offsets() {
+    // More than 32 children forces JEntries that store offsets instead of lengths.
+    let wide = Value::Array((0..100).map(|i| if i % 7 == 0 { json!([[i]]) } else { json!(i) }).collect());
+    assert!(!jitgen_core::validation::jsonb_depth::exceeds(&jsonb(&wide), 3));
+    assert!(jitgen_core::validation::jsonb_depth::exceeds(&jsonb(&wide), 2));
+    let obj = Value::Object((0..80).map(|i| (format!("key{i}"), if i == 79 { json!({"a": [1]}) } else { json!("v") })).collect());
+    assert!(!jitgen_core::validation::jsonb_depth::exceeds(&jsonb(&obj), 3));
+    assert!(jitgen_core::validation::jsonb_depth::exceeds(&jsonb(&obj), 2));
+}

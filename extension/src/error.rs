@@ -10,7 +10,9 @@ pub enum JitgenError {
     InvalidSchemaName { name: String },
     InvalidJsonSchema { name: String, error: CompileError },
     BuiltinSchemaReadOnly { name: String },
-    DocumentInvalid { schema_name: String, report: Report },
+    /// `subject` names what was checked (`schema "x"`, `the command list`); `validate_call` is
+    /// the non-raising call that lists the same problems.
+    DocumentInvalid { subject: String, validate_call: String, report: Report },
     DocumentTooLarge { bytes: usize, limit: usize },
     DocumentTooDeep { limit: usize },
     DocumentUnrepresentable { reason: String },
@@ -54,7 +56,7 @@ impl JitgenError {
                 Some("Built-in schemas carry rules beyond JSON Schema and are shared by every jitgen function.".into()),
                 Some(format!("Register your variant under another name, e.g. SELECT jitgen.register_schema('my_{name}', ...).")),
             ),
-            JitgenError::DocumentInvalid { schema_name, report } => {
+            JitgenError::DocumentInvalid { subject, validate_call, report } => {
                 let n = report.details().len();
                 let first = report
                     .details()
@@ -64,12 +66,12 @@ impl JitgenError {
                 (
                     ERRCODE_INVALID_PARAMETER_VALUE,
                     format!(
-                        "document does not match schema \"{schema_name}\" ({n}{} problem{}){first}",
+                        "{subject} is invalid ({n}{} problem{}){first}",
                         if report.truncated() { "+" } else { "" },
                         if n == 1 { "" } else { "s" }
                     ),
                     Some(report.error_body_text()),
-                    Some(format!("Every problem is listed in DETAIL as JSON; SELECT jitgen.validate('{schema_name}', doc) returns the same list without raising.")),
+                    Some(format!("Every problem is listed in DETAIL as JSON; SELECT {validate_call} returns the same list without raising.")),
                 )
             }
             JitgenError::DocumentTooLarge { bytes, limit } => (

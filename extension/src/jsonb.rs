@@ -44,13 +44,37 @@ impl JsonbArg {
         unsafe { pg_sys::toast_raw_datum_size(self.datum) }
     }
 
-    /// The document as text, after the size check.
-    pub fn to_text(&self) -> Result<String, JitgenError> {
+    fn check_size(&self) -> Result<usize, JitgenError> {
         let bytes = self.raw_size();
         let limit = guc::max_document_bytes();
         if bytes > limit {
             return Err(JitgenError::DocumentTooLarge { bytes, limit });
         }
+        Ok(bytes)
+    }
+
+    /// Calls `f` with the `JsonbContainer` bytes (the datum after its varlena header), after
+    /// the size check. This is the zero-copy path: nothing is parsed or allocated per value.
+    pub fn with_container<R>(&self, f: impl FnOnce(&[u8]) -> R) -> Result<R, JitgenError> {
+        self.check_size()?;
+        unsafe {
+            let varlena = self.datum.cast_mut_ptr::<pg_sys::varlena>();
+            let detoasted = pg_sys::pg_detoast_datum(varlena);
+            let container = std::slice::from_raw_parts(
+                pgrx::varlena::vardata_any(detoasted).cast::<u8>(),
+                pgrx::varlena::varsize_any_exhdr(detoasted),
+            );
+            let result = f(container);
+            if detoasted != varlena {
+                pg_sys::pfree(detoasted.cast());
+            }
+            Ok(result)
+        }
+    }
+
+    /// The document as text, after the size check.
+    pub fn to_text(&self) -> Result<String, JitgenError> {
+        let bytes = self.check_size()?;
         unsafe {
             let varlena = self.datum.cast_mut_ptr::<pg_sys::varlena>();
             // Not the _packed variant: Jsonb needs a 4-byte varlena header.

@@ -88,7 +88,7 @@ fn bad_input_gets_specific_sqlstates() {
         ("SELECT jitgen.validate('jit_adjustment', (repeat('[', 10000) || repeat(']', 10000))::jsonb)", "54000", "Flatten"),
         ("SELECT jitgen.validate_commands((repeat('[', 10000) || repeat(']', 10000))::jsonb)", "54000", "Flatten"),
         ("SELECT jitgen.validate('jit_adjustment', '{\"a\": 1e400}')", "22023", "double precision"),
-        ("SELECT jitgen.assert_valid_commands('[{}]')", "22023", "jitgen.validate"),
+        ("SELECT jitgen.assert_valid_commands('[{}]')", "22023", "jitgen.validate_commands(commands)"),
     ];
     for (sql, state, hint_part) in cases {
         let e = error_of(sql);

@@ -136,8 +136,11 @@ fn known_schema_names(function: &'static str) -> Vec<String> {
     .or_raise("listing schemas", function)
 }
 
+const NULL_DOC_HINT: &str =
+    "Pass a jsonb document; to allow NULL columns write CHECK (doc IS NULL OR jitgen.is_valid(...)).";
+
 fn document(doc: Option<JsonbArg>, function: &'static str) -> Value {
-    required(doc, function, "doc", "Pass a jsonb document; to allow NULL columns write CHECK (doc IS NULL OR jitgen.is_valid(...)).")
+    required(doc, function, "doc", NULL_DOC_HINT)
         .to_value()
         .unwrap_or_else(|e| e.raise(function))
 }
@@ -225,7 +228,8 @@ fn is_valid(schema_name: Option<&str>, doc: Option<JsonbArg>) -> bool {
     const F: &str = "is_valid";
     let name = self::schema_name(schema_name, F);
     let resolved = resolve(name, F);
-    resolved.schema().is_valid(&document(doc, F))
+    let doc = required(doc, F, "doc", NULL_DOC_HINT);
+    doc.with_container(|container| resolved.schema().is_valid_jsonb(container)).unwrap_or_else(|e| e.raise(F))
 }
 
 /// Returns `doc` unchanged when valid; otherwise raises 22023 with the error JSON in DETAIL.
@@ -237,7 +241,12 @@ fn assert_valid(schema_name: Option<&str>, doc: Option<JsonbArg>) -> JsonB {
     let doc = document(doc, F);
     let report = resolved.schema().validate(&doc, guc::max_validation_details());
     if !report.is_valid() {
-        JitgenError::DocumentInvalid { schema_name: name.to_string(), report }.raise(F);
+        JitgenError::DocumentInvalid {
+            subject: format!("document for schema \"{name}\""),
+            validate_call: format!("jitgen.validate('{name}', doc)"),
+            report,
+        }
+        .raise(F);
     }
     JsonB(doc)
 }
@@ -259,7 +268,12 @@ fn assert_valid_commands(commands: Option<JsonbArg>) -> JsonB {
     let value = commands.to_value().unwrap_or_else(|e| e.raise(F));
     let report = core_validate_commands(&value, guc::max_validation_details());
     if !report.is_valid() {
-        JitgenError::DocumentInvalid { schema_name: "commands".into(), report }.raise(F);
+        JitgenError::DocumentInvalid {
+            subject: "command list".into(),
+            validate_call: "jitgen.validate_commands(commands)".into(),
+            report,
+        }
+        .raise(F);
     }
     JsonB(value)
 }

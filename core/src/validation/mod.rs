@@ -6,6 +6,7 @@
 
 pub mod builtin;
 pub mod commands;
+pub mod jsonb_depth;
 pub mod path;
 pub mod program;
 pub mod report;

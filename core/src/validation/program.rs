@@ -1,5 +1,6 @@
 //! Cross-field rules of the `training_program` schema (seed 002).
 
+use jsonschema::json::{Array, Json, JsonNumber, Jsonb, JsonbNode, Node, Object};
 use serde_json::Value;
 
 use super::path;
@@ -21,4 +22,21 @@ pub(crate) fn check_cross_fields(doc: &Value, base: &str, report: &mut Report) {
             format!("durationWeeksTotal is {total} but the phases' durationWeeks add up to {sum}"),
         );
     }
+}
+
+/// The same rule over jsonb read in place (the CHECK-constraint path).
+pub(crate) fn cross_fields_hold(doc: JsonbNode<'_>) -> bool {
+    let int = |n: Option<JsonbNode<'_>>| n.and_then(|n| n.as_number()).and_then(|n| n.as_i64());
+    let Some(object) = doc.as_object() else { return true };
+    let Some(total) = int(object.get(&Jsonb::prepare_key("durationWeeksTotal"))) else { return true };
+    let Some(phases) = object.get(&Jsonb::prepare_key("phases")).and_then(|p| p.as_array()) else { return true };
+    let key = Jsonb::prepare_key("durationWeeks");
+    let mut sum = 0i64;
+    let mut any = false;
+    for phase in phases.elements() {
+        let Some(weeks) = int(phase.as_object().and_then(|o| o.get(&key))) else { return true };
+        sum = sum.saturating_add(weeks);
+        any = true;
+    }
+    !any || sum == total
 }

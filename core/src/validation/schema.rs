@@ -2,8 +2,11 @@
 
 use std::borrow::Cow;
 use std::fmt;
+use std::sync::OnceLock;
 
 use jsonschema::error::{TypeKind, ValidationErrorKind};
+use jsonschema::json::{Json, Node};
+use jsonschema::json::Jsonb;
 use jsonschema::{PatternOptions, Validator};
 use serde_json::Value;
 
@@ -33,8 +36,18 @@ impl std::error::Error for CompileError {}
 
 /// A compiled schema plus, for the built-in schemas, the rules JSON Schema cannot express.
 pub struct CompiledSchema {
+    schema: Value,
     validator: Validator,
+    /// Validates Postgres jsonb bytes in place; built on first use because only boolean checks
+    /// (CHECK constraints) take this path.
+    jsonb_validator: OnceLock<Validator<Jsonb>>,
     builtin: Option<Builtin>,
+}
+
+fn options<'i, F: Json>() -> jsonschema::ValidationOptions<'i, std::sync::Arc<dyn jsonschema::Retrieve>, F> {
+    let mut options = jsonschema::options_for::<F>();
+    options = options.should_validate_formats(true);
+    options.with_pattern_options(PatternOptions::regex().size_limit(1 << 20))
 }
 
 impl CompiledSchema {
@@ -54,15 +67,38 @@ impl CompiledSchema {
                 schema_path: String::new(),
             });
         }
-        let validator = jsonschema::options()
-            .should_validate_formats(true)
-            .with_pattern_options(PatternOptions::regex().size_limit(1 << 20))
-            .build(schema)
-            .map_err(|e| CompileError {
-                message: e.to_string(),
-                schema_path: e.schema_path().as_str().to_string(),
-            })?;
-        Ok(CompiledSchema { validator, builtin: None })
+        let validator = options::<jsonschema::json::SerdeJson>().build(schema).map_err(|e| CompileError {
+            message: e.to_string(),
+            schema_path: e.schema_path().as_str().to_string(),
+        })?;
+        Ok(CompiledSchema { schema: schema.clone(), validator, jsonb_validator: OnceLock::new(), builtin: None })
+    }
+
+    /// Like [`is_valid`](Self::is_valid) for a Postgres `JsonbContainer` (the jsonb datum
+    /// without its varlena header), read in place: no parse, no allocation per value.
+    pub fn is_valid_jsonb(&self, container: &[u8]) -> bool {
+        if super::jsonb_depth::exceeds(container, super::MAX_DEPTH) {
+            return false;
+        }
+        let root = Jsonb::root(container);
+        let validator = self.jsonb_validator.get_or_init(|| {
+            options::<Jsonb>().build(&self.schema).expect("a schema that compiled for serde compiles for jsonb")
+        });
+        let valid = validator.is_valid(root)
+            && match self.builtin {
+                None | Some(Builtin::JitAdjustment) => true,
+                Some(Builtin::TrainingProgram) => super::program::cross_fields_hold(root),
+                // Not a hot path: run the rules on a materialised copy.
+                Some(b @ Builtin::CommandSchema) => {
+                    let doc = root.to_value();
+                    let mut report = Report::new(1);
+                    b.check(&doc, "", &mut report);
+                    report.is_valid()
+                }
+            };
+        // The reader parks conversion errors in a thread-local; none may leak into later calls.
+        let _ = jsonschema::json::jsonb::take_pending_error();
+        valid
     }
 
     pub(crate) fn validator(&self) -> &Validator {
