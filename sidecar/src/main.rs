@@ -26,7 +26,7 @@ enum Command {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
-        .with_env_filter(EnvFilter::try_from_env("JITGEN_LOG").unwrap_or_else(|_| EnvFilter::new("info")))
+        .with_env_filter(EnvFilter::try_from_env("JITGEN_LOG").unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,tokio_postgres=warn")))
         .with_writer(std::io::stderr)
         .init();
     let cli = Cli::parse();

@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Runs every test layer, installing what is missing first:
+#   1. core unit + property tests         (cargo test -p jitgen-core)
+#   2. extension #[pg_test]s             (cargo pgrx test, in a pgrx-managed cluster)
+#   3. psql-visible output               (pg_regress on extension/tests/pg_regress)
+#   4. end to end                        (real binary, real Postgres + extension + pgmq)
+source "$(dirname "$0")/lib.sh"
+setup_all
+cd "$JG_ROOT"
+
+log "1/4 core unit and property tests"
+cargo test -p jitgen-core
+
+log "2/4 extension #[pg_test]s"
+pgrx_dir="$(mktemp -d /tmp/jitgen-pgrx-test.XXXXXX)"
+chmod 755 "$pgrx_dir"; as_root chown postgres "$pgrx_dir"
+(cd extension && cargo pgrx test pg15 --runas postgres --pgdata "$pgrx_dir/data")
+rm -rf "$pgrx_dir"
+
+# cargo pgrx test installed a pg_test build; install the plain one the other layers use.
+install_extension debug
+cargo build -p jitgen-sidecar
+start_cluster
+trap stop_cluster EXIT
+
+log "3/4 pg_regress output"
+"$JG_ROOT/scripts/regress.sh"
+
+log "4/4 end-to-end tests"
+JITGEN_TEST_DATABASE_URL="$DATABASE_URL" cargo test -p jitgen-sidecar
