@@ -1,2 +1,3 @@
+pub mod llm;
 pub mod session;
 pub mod validation;
