@@ -15,3 +15,33 @@ COMMENT ON TABLE jitgen.schemas IS
 
 -- User-registered schemas survive pg_dump/pg_restore; built-ins are recreated by the extension.
 SELECT pg_catalog.pg_extension_config_dump('jitgen.schemas', 'WHERE NOT builtin');
+
+-- One row per LLM call (feeds cost and latency monitoring and the optimisation oracle).
+CREATE TABLE jitgen.llm_calls (
+    id                bigint      GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    app_id            text        NOT NULL,
+    component_id      text        NOT NULL,
+    model             text        NOT NULL,
+    latency_ms        integer     NOT NULL CHECK (latency_ms >= 0),
+    prompt_tokens     integer     NOT NULL DEFAULT 0,
+    completion_tokens integer     NOT NULL DEFAULT 0,
+    cost_estimate_usd numeric,
+    outcome           text        NOT NULL
+        CHECK (outcome IN ('ok', 'timeout', 'http_error', 'parse_error', 'schema_error')),
+    error             jsonb,
+    created_by        name        NOT NULL DEFAULT session_user,
+    created_at        timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX llm_calls_component ON jitgen.llm_calls (app_id, component_id, created_at);
+COMMENT ON TABLE jitgen.llm_calls IS 'One row per LLM call; never holds prompts, replies or keys.';
+
+-- Ordinary roles record calls only through this function, never by writing the table.
+CREATE FUNCTION jitgen._record_llm_call(
+    app_id text, component_id text, model text, latency_ms integer, prompt_tokens integer,
+    completion_tokens integer, cost_estimate_usd numeric, outcome text, error jsonb)
+RETURNS void LANGUAGE sql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+    INSERT INTO jitgen.llm_calls (app_id, component_id, model, latency_ms, prompt_tokens,
+                                  completion_tokens, cost_estimate_usd, outcome, error)
+    VALUES (app_id, component_id, model, latency_ms, prompt_tokens, completion_tokens,
+            cost_estimate_usd, outcome, error);
+$$;

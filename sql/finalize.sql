@@ -20,3 +20,4 @@ GRANT USAGE ON SCHEMA jitgen TO PUBLIC;
 GRANT SELECT ON jitgen.schemas TO PUBLIC;
 REVOKE ALL ON FUNCTION jitgen._invalidate_schema_cache() FROM PUBLIC;
 REVOKE ALL ON FUNCTION jitgen._builtin_schemas() FROM PUBLIC;
+GRANT SELECT ON jitgen.llm_calls TO PUBLIC;

@@ -1,5 +1,6 @@
 //! Every error a SQL caller can cause, with its SQLSTATE, DETAIL and a HINT naming the fix.
 
+use jitgen_core::session::InputError;
 use jitgen_core::validation::{CompileError, Report};
 use pgrx::pg_sys::panic::ErrorReport;
 use pgrx::{PgLogLevel, PgSqlErrorCode};
@@ -16,6 +17,7 @@ pub enum JitgenError {
     DocumentTooLarge { bytes: usize, limit: usize },
     DocumentTooDeep { limit: usize },
     DocumentUnrepresentable { reason: String },
+    InvalidInput(InputError),
     Internal { context: &'static str, message: String },
 }
 
@@ -91,6 +93,12 @@ impl JitgenError {
                 "document cannot be validated".into(),
                 Some(reason),
                 Some("Numbers must fit in a double precision float (about ±1.8e308).".into()),
+            ),
+            JitgenError::InvalidInput(e) => (
+                ERRCODE_INVALID_PARAMETER_VALUE,
+                e.message.clone(),
+                Some(e.detail.clone().unwrap_or_else(|| format!("field: {} ({})", if e.field.is_empty() { "(root)" } else { &e.field }, e.kind.as_str()))),
+                Some(e.hint.clone()),
             ),
             JitgenError::Internal { context, message } => (
                 ERRCODE_INTERNAL_ERROR,

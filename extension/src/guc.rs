@@ -1,9 +1,52 @@
 //! Settings (`jitgen.*`), private statics behind accessors.
 
+use std::ffi::CString;
+
 use pgrx::{GucContext, GucFlags, GucRegistry, GucSetting};
 
 static MAX_DOCUMENT_BYTES: GucSetting<i32> = GucSetting::<i32>::new(1024 * 1024);
 static MAX_VALIDATION_DETAILS: GucSetting<i32> = GucSetting::<i32>::new(100);
+
+static LLM_ENDPOINT: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(None);
+static LLM_MODEL: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(None);
+static LLM_API_KEY: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(None);
+static LLM_TIMEOUT_MS: GucSetting<i32> = GucSetting::<i32>::new(5000);
+static APP_ID: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(None);
+
+const DEFAULT_ENDPOINT: &str = "https://api.openai.com/v1/chat/completions";
+const DEFAULT_MODEL: &str = "gpt-4o-mini";
+
+fn text(setting: &GucSetting<Option<CString>>) -> Option<String> {
+    setting.get().map(|c| c.to_string_lossy().trim().to_string()).filter(|s| !s.is_empty())
+}
+
+fn env(name: &str) -> Option<String> {
+    std::env::var(name).ok().map(|s| s.trim().to_string()).filter(|s| !s.is_empty())
+}
+
+/// `jitgen.llm_endpoint`, else the server's `LLM_API_ENDPOINT`, else OpenAI's.
+pub fn llm_endpoint() -> Option<String> {
+    Some(text(&LLM_ENDPOINT).or_else(|| env("LLM_API_ENDPOINT")).unwrap_or_else(|| DEFAULT_ENDPOINT.to_string()))
+}
+
+/// `jitgen.llm_model`, else the server's `LLM_MODEL`, else gpt-4o-mini.
+pub fn llm_model() -> String {
+    text(&LLM_MODEL).or_else(|| env("LLM_MODEL")).unwrap_or_else(|| DEFAULT_MODEL.to_string())
+}
+
+/// The server's `LLM_API_KEY`, else the superuser-only `jitgen.llm_api_key`.
+pub fn llm_api_key() -> Option<String> {
+    env("LLM_API_KEY").or_else(|| text(&LLM_API_KEY))
+}
+
+pub fn llm_timeout_ms() -> u64 {
+    LLM_TIMEOUT_MS.get().max(1) as u64
+}
+
+/// Recorded in every metric row; defaults to the database name.
+pub fn app_id() -> Option<String> {
+    text(&APP_ID)
+}
 
 /// Largest jsonb document (uncompressed bytes) the validators accept.
 pub fn max_document_bytes() -> usize {
@@ -16,6 +59,48 @@ pub fn max_validation_details() -> usize {
 }
 
 pub fn init() {
+    GucRegistry::define_string_guc(
+        c"jitgen.llm_endpoint",
+        c"OpenAI-compatible chat-completions URL for generate_session.",
+        c"Defaults to the server's LLM_API_ENDPOINT, else https://api.openai.com/v1/chat/completions.",
+        &LLM_ENDPOINT,
+        GucContext::Userset,
+        GucFlags::default(),
+    );
+    GucRegistry::define_string_guc(
+        c"jitgen.llm_model",
+        c"Model name sent to the LLM endpoint.",
+        c"Defaults to the server's LLM_MODEL, else gpt-4o-mini.",
+        &LLM_MODEL,
+        GucContext::Userset,
+        GucFlags::default(),
+    );
+    GucRegistry::define_string_guc(
+        c"jitgen.llm_api_key",
+        c"API key for the LLM endpoint (superusers only; prefer LLM_API_KEY in the server environment).",
+        c"Only superusers can set or read it. The server environment's LLM_API_KEY takes precedence.",
+        &LLM_API_KEY,
+        GucContext::Suset,
+        GucFlags::SUPERUSER_ONLY | GucFlags::NO_SHOW_ALL,
+    );
+    GucRegistry::define_int_guc(
+        c"jitgen.llm_timeout_ms",
+        c"Hard time budget of the synchronous LLM call in generate_session.",
+        c"After this many milliseconds generate_session returns the formula session (formula_fallback).",
+        &LLM_TIMEOUT_MS,
+        1,
+        600_000,
+        GucContext::Userset,
+        GucFlags::UNIT_MS,
+    );
+    GucRegistry::define_string_guc(
+        c"jitgen.app_id",
+        c"Application name recorded in jitgen.llm_calls.",
+        c"Defaults to the database name.",
+        &APP_ID,
+        GucContext::Userset,
+        GucFlags::default(),
+    );
     GucRegistry::define_int_guc(
         c"jitgen.max_document_bytes",
         c"Largest document jitgen validates.",

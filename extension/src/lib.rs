@@ -7,6 +7,8 @@ use pgrx::prelude::*;
 mod error;
 mod guc;
 mod jsonb;
+mod llm_call;
+mod session;
 mod validation;
 
 pgrx::extension_sql_file!("../../sql/bootstrap.sql", name = "bootstrap", bootstrap);

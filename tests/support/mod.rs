@@ -2,6 +2,8 @@
 //! JITGEN_TEST_DATABASE_URL (scripts/test.sh starts one), migrated by the real binary.
 #![allow(dead_code)]
 
+pub mod fake_llm;
+
 use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};

@@ -22,6 +22,7 @@ pub mod error;
 pub mod formula;
 pub mod input;
 pub mod output;
+pub mod prompt;
 pub mod rounding;
 pub mod sql;
 pub mod strategy;
