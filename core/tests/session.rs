@@ -941,29 +941,29 @@ fn constraints_run_after_the_formula_and_are_idempotent() {
 #[test]
 fn enforce_rejects_malformed_sessions() {
     let input = json!({"blockNumber": 1, "primaryLift": "squat", "intensityType": "heavy", "oneRmKg": 140});
-    let e = sql::enforce_hard_constraints(&input, &json!({"mainLiftSets": [], "skippedMainLift": "no"}))
+    let e = json_result(sql::enforce_hard_constraints(&input, &json!({"mainLiftSets": [], "skippedMainLift": "no"})))
         .unwrap_err();
     assert_eq!((e.kind, e.field.as_str()), (InputErrorKind::InvalidType, "session.skippedMainLift"));
-    let e = sql::enforce_hard_constraints(
+    let e = json_result(sql::enforce_hard_constraints(
         &input,
         &json!({"mainLiftSets": [{"set_number": 1, "weight_kg": -5, "reps": 5, "rpe_target": 8}], "skippedMainLift": false}),
-    )
+    ))
     .unwrap_err();
     assert_eq!((e.kind, e.field.as_str()), (InputErrorKind::OutOfRange, "session.mainLiftSets[0].weight_kg"));
-    let e = sql::enforce_hard_constraints(&input, &json!({"skippedMainLift": false})).unwrap_err();
+    let e = json_result(sql::enforce_hard_constraints(&input, &json!({"skippedMainLift": false}))).unwrap_err();
     assert_eq!((e.kind, e.field.as_str()), (InputErrorKind::MissingField, "session.mainLiftSets"));
-    let e = sql::enforce_hard_constraints(
+    let e = json_result(sql::enforce_hard_constraints(
         &input,
         &json!({"mainLiftSets": [{"set_number": 1, "weight_kg": 100}], "skippedMainLift": false}),
-    )
+    ))
     .unwrap_err();
     assert_eq!(e.field, "session.mainLiftSets[0]");
     assert!(e.message.contains("reps"), "{}", e.message);
     // a minimal session from outside is accepted and labelled llm
-    let v = sql::enforce_hard_constraints(
+    let v = json_result(sql::enforce_hard_constraints(
         &input,
         &json!({"mainLiftSets": [{"set_number": 1, "weight_kg": 111, "reps": 5, "rpe_target": 8}], "skippedMainLift": false}),
-    )
+    ))
     .unwrap();
     assert_eq!(v["jit_strategy"], json!("llm"));
     assert_eq!(v["mainLiftSets"][0]["weight_kg"], json!(110.0));
@@ -1213,8 +1213,8 @@ fn input_validation_errors() {
         assert!(e.message.contains(fragment), "{patch}: {}", e.message);
         assert!(!e.hint.is_empty(), "{patch}");
         // every session entry point reports the same error
-        assert_eq!(sql::formula_session(&v).unwrap_err(), e);
-        assert_eq!(sql::build_jit_context(&v).unwrap_err(), e);
+        assert_eq!(json_result(sql::formula_session(&v)).unwrap_err(), e);
+        assert_eq!(json_result(sql::build_jit_context(&v)).unwrap_err(), e);
     }
     let e = JitInput::from_value(&json!([1])).unwrap_err();
     assert_eq!((e.kind, e.field.as_str()), (InputErrorKind::InvalidType, ""));
@@ -1254,18 +1254,18 @@ fn non_finite_values_built_in_rust_are_rejected() {
 #[test]
 fn sql_functions() {
     let input = input_json();
-    let s = sql::formula_session(&input).unwrap();
+    let s = json_result(sql::formula_session(&input)).unwrap();
     assert_eq!(s["mainLiftSets"][1]["weight_kg"], json!(112.5));
-    let s = sql::apply_adjustment(&input, &adjustment_json(json!({"intensityModifier": 0.88}))).unwrap();
+    let s = json_result(sql::apply_adjustment(&input, &adjustment_json(json!({"intensityModifier": 0.88})))).unwrap();
     assert_eq!(s["mainLiftSets"][0]["weight_kg"], json!(100.0));
     assert_eq!(s["jit_strategy"], json!("llm"));
-    let e = sql::apply_adjustment(&input, &adjustment_json(json!({"intensityModifier": 0.1}))).unwrap_err();
+    let e = json_result(sql::apply_adjustment(&input, &adjustment_json(json!({"intensityModifier": 0.1})))).unwrap_err();
     assert_eq!((e.kind, e.field.as_str()), (InputErrorKind::InvalidAdjustment, "adjustment"));
     assert!(e.message.contains("intensityModifier"), "{}", e.message);
     let detail: Value = serde_json::from_str(e.detail.as_deref().unwrap()).unwrap();
     assert_eq!(detail["error"], json!("invalid_schema"));
     assert_eq!(detail["details"][0]["path"], json!("intensityModifier"));
-    let enforced = sql::enforce_hard_constraints(&input, &s).unwrap();
+    let enforced = json_result(sql::enforce_hard_constraints(&input, &s)).unwrap();
     assert_eq!(enforced, s);
     assert_eq!(sql::resolve_strategy("auto", false).unwrap(), "formula");
     assert_eq!(sql::resolve_strategy("auto", true).unwrap(), "llm");
@@ -1275,19 +1275,19 @@ fn sql_functions() {
     }
     assert_eq!(sql::rpe_set_multiplier(Some(8.5)), 0.925);
     assert_eq!(sql::rpe_set_multiplier(None), 1.0);
-    let t = sql::mrv_mev_config("female", "advanced").unwrap();
+    let t = json_result(sql::mrv_mev_config("female", "advanced")).unwrap();
     assert_eq!(t["quads"], json!({"mev": 11, "mrv": 31}));
     assert_eq!(t.as_object().unwrap().len(), 10);
     assert_eq!(
-        sql::mrv_mev_config("Male", " Intermediate ").unwrap()["lower_back"],
+        json_result(sql::mrv_mev_config("Male", " Intermediate ")).unwrap()["lower_back"],
         json!({"mev": 6, "mrv": 18})
     );
-    assert_eq!(sql::mrv_mev_config("x", "beginner").unwrap_err().field, "sex");
-    assert_eq!(sql::mrv_mev_config("male", "x").unwrap_err().field, "training_age");
-    let fallback = sql::session_from_llm_reply(&input, "llm", Err(FallbackReason::timeout(5000))).unwrap();
+    assert_eq!(json_result(sql::mrv_mev_config("x", "beginner")).unwrap_err().field, "sex");
+    assert_eq!(json_result(sql::mrv_mev_config("male", "x")).unwrap_err().field, "training_age");
+    let fallback = json_result(sql::session_from_llm_reply(&input, "llm", Err(FallbackReason::timeout(5000)))).unwrap();
     assert_eq!(fallback["jit_strategy"], json!("formula_fallback"));
     assert_eq!(fallback["fallback_reason"]["code"], json!("timeout"));
-    assert!(sql::session_from_llm_reply(&input, "auto", Ok(json!({}))).is_err());
+    assert!(json_result(sql::session_from_llm_reply(&input, "auto", Ok(json!({})))).is_err());
 }
 
 // ---------------------------------------------------------------- property tests
@@ -1498,13 +1498,13 @@ proptest! {
     /// Arbitrary JSON never panics an entry point.
     #[test]
     fn entry_points_are_total(doc in arb_json(), other in arb_json()) {
-        let _ = sql::formula_session(&doc);
-        let _ = sql::apply_adjustment(&doc, &other);
-        let _ = sql::enforce_hard_constraints(&doc, &other);
-        let _ = sql::build_jit_context(&doc);
-        let _ = sql::enforce_hard_constraints(&input_json(), &doc);
-        let _ = sql::apply_adjustment(&input_json(), &doc);
-        let _ = sql::session_from_llm_reply(&input_json(), "hybrid", Ok(doc.clone()));
+        let _ = json_result(sql::formula_session(&doc));
+        let _ = json_result(sql::apply_adjustment(&doc, &other));
+        let _ = json_result(sql::enforce_hard_constraints(&doc, &other));
+        let _ = json_result(sql::build_jit_context(&doc));
+        let _ = json_result(sql::enforce_hard_constraints(&input_json(), &doc));
+        let _ = json_result(sql::apply_adjustment(&input_json(), &doc));
+        let _ = json_result(sql::session_from_llm_reply(&input_json(), "hybrid", Ok(doc.clone())));
     }
 
     /// Arbitrary single-field changes of a valid input never panic, and valid results obey
@@ -1565,4 +1565,9 @@ fn arb_json() -> impl Strategy<Value = Value> {
             .prop_map(|m: BTreeMap<String, Value>| Value::Object(m.into_iter().collect())),
         ]
     })
+}
+
+/// The SQL-facing functions return JSON text; tests read it back as a value.
+fn json_result(r: Result<String, jitgen_core::session::InputError>) -> Result<Value, jitgen_core::session::InputError> {
+    r.map(|text| serde_json::from_str(&text).expect("sql functions return JSON"))
 }

@@ -4,12 +4,12 @@
 //! nesting or numbers beyond f64. We keep the raw datum, check its size before touching it,
 //! and turn every failure into a specific SQLSTATE.
 
-use pgrx::callconv::{Arg, ArgAbi};
+use pgrx::callconv::{Arg, ArgAbi, BoxRet, FcInfo};
 use pgrx::pg_sys;
 use pgrx::pgrx_sql_entity_graph::metadata::{
     ArgumentError, ReturnsError, ReturnsRef, SqlMappingRef, SqlTranslatable, TypeOrigin,
 };
-use pgrx::FromDatum;
+use pgrx::{FromDatum, IntoDatum};
 use serde_json::Value;
 
 use crate::error::JitgenError;
@@ -106,4 +106,36 @@ pub fn parse_document(text: &str) -> Result<Value, JitgenError> {
             JitgenError::DocumentUnrepresentable { reason: e.to_string() }
         }
     })
+}
+
+/// A jsonb result given as JSON text: Postgres parses it into jsonb directly, skipping the
+/// `serde_json::Value` tree pgrx's `JsonB` would build and print first.
+pub struct JsonbText(pub String);
+
+impl IntoDatum for JsonbText {
+    fn into_datum(self) -> Option<pg_sys::Datum> {
+        // serde_json never emits NUL (it escapes U+0000), so this cannot fail on our text.
+        let text = std::ffi::CString::new(self.0).ok()?;
+        unsafe { pgrx::direct_function_call_as_datum(pg_sys::jsonb_in, &[Some(text.as_ptr().into())]) }
+    }
+
+    fn type_oid() -> pg_sys::Oid {
+        pg_sys::JSONBOID
+    }
+}
+
+unsafe impl BoxRet for JsonbText {
+    unsafe fn box_into<'fcx>(self, fcinfo: &mut FcInfo<'fcx>) -> pgrx::datum::Datum<'fcx> {
+        match self.into_datum() {
+            Some(datum) => unsafe { fcinfo.return_raw_datum(datum) },
+            None => fcinfo.return_null(),
+        }
+    }
+}
+
+unsafe impl SqlTranslatable for JsonbText {
+    const TYPE_IDENT: &'static str = pgrx::pgrx_resolved_type!(JsonbText);
+    const TYPE_ORIGIN: TypeOrigin = TypeOrigin::External;
+    const ARGUMENT_SQL: Result<SqlMappingRef, ArgumentError> = Ok(SqlMappingRef::literal("jsonb"));
+    const RETURN_SQL: Result<ReturnsRef, ReturnsError> = Ok(ReturnsRef::One(SqlMappingRef::literal("jsonb")));
 }

@@ -8,7 +8,7 @@ use pgrx::{AnyNumeric, JsonB};
 use serde_json::Value;
 
 use crate::error::{required, JitgenError, OrRaise};
-use crate::jsonb::JsonbArg;
+use crate::jsonb::{JsonbArg, JsonbText};
 use crate::llm_call::{self, LlmConfig};
 
 fn json_arg(value: Option<JsonbArg>, function: &'static str, argument: &'static str) -> Value {
@@ -23,34 +23,34 @@ fn or_raise<T>(result: Result<T, InputError>, function: &'static str) -> T {
 
 /// The formula session for `input` (`jit_strategy` = formula).
 #[pg_extern(immutable, parallel_safe)]
-fn formula_session(input: Option<JsonbArg>) -> JsonB {
+fn formula_session(input: Option<JsonbArg>) -> JsonbText {
     const F: &str = "formula_session";
-    JsonB(or_raise(sql::formula_session(&json_arg(input, F, "input")), F))
+    JsonbText(or_raise(sql::formula_session(&json_arg(input, F, "input")), F))
 }
 
 /// Formula base + `adjustment` (a JITAdjustment) + hard constraints.
 #[pg_extern(immutable, parallel_safe)]
-fn apply_adjustment(input: Option<JsonbArg>, adjustment: Option<JsonbArg>) -> JsonB {
+fn apply_adjustment(input: Option<JsonbArg>, adjustment: Option<JsonbArg>) -> JsonbText {
     const F: &str = "apply_adjustment";
     let input = json_arg(input, F, "input");
     let adjustment = json_arg(adjustment, F, "adjustment");
-    JsonB(or_raise(sql::apply_adjustment(&input, &adjustment), F))
+    JsonbText(or_raise(sql::apply_adjustment(&input, &adjustment), F))
 }
 
 /// `session` with every hard constraint applied.
 #[pg_extern(immutable, parallel_safe)]
-fn enforce_hard_constraints(input: Option<JsonbArg>, session: Option<JsonbArg>) -> JsonB {
+fn enforce_hard_constraints(input: Option<JsonbArg>, session: Option<JsonbArg>) -> JsonbText {
     const F: &str = "enforce_hard_constraints";
     let input = json_arg(input, F, "input");
     let session = json_arg(session, F, "session");
-    JsonB(or_raise(sql::enforce_hard_constraints(&input, &session), F))
+    JsonbText(or_raise(sql::enforce_hard_constraints(&input, &session), F))
 }
 
 /// What the LLM is shown: the input without `warmupConfig`, plus the formula base and volume.
 #[pg_extern(immutable, parallel_safe)]
-fn build_jit_context(input: Option<JsonbArg>) -> JsonB {
+fn build_jit_context(input: Option<JsonbArg>) -> JsonbText {
     const F: &str = "build_jit_context";
-    JsonB(or_raise(sql::build_jit_context(&json_arg(input, F, "input")), F))
+    JsonbText(or_raise(sql::build_jit_context(&json_arg(input, F, "input")), F))
 }
 
 /// formula | llm | hybrid. `auto` is llm when online, formula when offline; a NULL
@@ -81,9 +81,9 @@ fn rpe_set_multiplier(rpe: Option<AnyNumeric>) -> AnyNumeric {
 
 /// Per-muscle MEV/MRV for a sex (male|female) and training age (beginner|intermediate|advanced).
 #[pg_extern(immutable, parallel_safe)]
-fn mrv_mev_config(sex: default!(Option<&str>, "'male'"), training_age: default!(Option<&str>, "'intermediate'")) -> JsonB {
+fn mrv_mev_config(sex: default!(Option<&str>, "'male'"), training_age: default!(Option<&str>, "'intermediate'")) -> JsonbText {
     const F: &str = "mrv_mev_config";
-    JsonB(or_raise(sql::mrv_mev_config(sex.unwrap_or("male"), training_age.unwrap_or("intermediate")), F))
+    JsonbText(or_raise(sql::mrv_mev_config(sex.unwrap_or("male"), training_age.unwrap_or("intermediate")), F))
 }
 
 /// The session for `input` by `strategy`. LLM strategies call the configured endpoint once,
@@ -95,16 +95,18 @@ fn generate_session(
     input: Option<JsonbArg>,
     strategy: default!(Option<&str>, "'auto'"),
     is_online: default!(Option<bool>, "NULL"),
-) -> JsonB {
+) -> JsonbText {
     const F: &str = "generate_session";
     let value = json_arg(input, F, "input");
     let input = or_raise(JitInput::from_value(&value), F);
-    let config = LlmConfig::current();
-    let online = is_online.unwrap_or_else(|| config.is_configured());
-    let strategy = or_raise(session::resolve_strategy(strategy.unwrap_or("auto"), online), F);
+    let name = strategy.unwrap_or("auto");
+    // Only `auto` depends on being online; the formula path reads no LLM settings at all.
+    let online = is_online.unwrap_or_else(|| name.trim().eq_ignore_ascii_case("auto") && LlmConfig::current().is_configured());
+    let strategy = or_raise(session::resolve_strategy(name, online), F);
     if strategy == Strategy::Formula {
-        return JsonB(or_raise(sql::formula_session(&value), F));
+        return session_text(&or_raise(session::formula_session(&input), F), F);
     }
+    let config = LlmConfig::current();
     let context = or_raise(session::build_jit_context(&value), F);
     let call = llm_call::chat(&config, session::prompt::adjustment_request(&config.model, &context));
     let usage = call.reply.as_ref().map(|r| r.usage).unwrap_or_default();
@@ -119,8 +121,12 @@ fn generate_session(
     if called {
         record_llm_call(&config.model, call.latency.as_millis() as i32, usage, outcome, error, F);
     }
-    JsonB(serde_json::to_value(&output).unwrap_or_else(|e| {
-        JitgenError::Internal { context: "serialising a session", message: e.to_string() }.raise(F)
+    session_text(&output, F)
+}
+
+fn session_text(session: &session::SessionOutput, function: &'static str) -> JsonbText {
+    JsonbText(serde_json::to_string(session).unwrap_or_else(|e| {
+        JitgenError::Internal { context: "serialising a session", message: e.to_string() }.raise(function)
     }))
 }
 
@@ -142,4 +148,11 @@ fn record_llm_call(model: &str, latency_ms: i32, usage: llm::Usage, outcome: Out
         ],
     )
     .or_raise("recording the LLM call", function);
+}
+
+/// Returns its argument through the same jsonb conversions every session function pays; the
+/// baseline of bench/session.
+#[pg_extern(immutable, parallel_safe, strict)]
+fn _jsonb_identity(doc: JsonB) -> JsonB {
+    doc
 }

@@ -11,14 +11,16 @@ use super::output::SessionOutput;
 use super::strategy::{FallbackReason, Strategy};
 use super::types::{Sex, TrainingAge};
 
-fn to_json<T: Serialize>(value: &T) -> Result<Value, InputError> {
-    serde_json::to_value(value).map_err(|e| {
+/// Results are JSON text: Postgres parses it into jsonb directly, which is cheaper than
+/// building a `serde_json::Value` tree first.
+fn to_json<T: Serialize>(value: &T) -> Result<String, InputError> {
+    serde_json::to_string(value).map_err(|e| {
         InputError::invalid_type("", format!("could not be serialised: {e}"), "Report this as a jitgen bug.")
     })
 }
 
 /// `jitgen.formula_session(input jsonb)`.
-pub fn formula_session(input: &Value) -> Result<Value, InputError> {
+pub fn formula_session(input: &Value) -> Result<String, InputError> {
     let input = JitInput::from_value(input)?;
     to_json(&super::formula::formula_session(&input)?)
 }
@@ -26,7 +28,7 @@ pub fn formula_session(input: &Value) -> Result<Value, InputError> {
 /// `jitgen.apply_adjustment(input jsonb, adjustment jsonb)`: formula base + adjustment +
 /// hard constraints. An adjustment failing the schema is an error here (the caller chose
 /// it); only `generate_session` turns a bad LLM reply into a fallback.
-pub fn apply_adjustment(input: &Value, adjustment: &Value) -> Result<Value, InputError> {
+pub fn apply_adjustment(input: &Value, adjustment: &Value) -> Result<String, InputError> {
     let input = JitInput::from_value(input)?;
     let adjustment = JitAdjustment::from_value(adjustment)
         .map_err(|r| InputError::invalid_adjustment("adjustment", &r))?;
@@ -34,15 +36,15 @@ pub fn apply_adjustment(input: &Value, adjustment: &Value) -> Result<Value, Inpu
 }
 
 /// `jitgen.enforce_hard_constraints(input jsonb, session jsonb)`.
-pub fn enforce_hard_constraints(input: &Value, session: &Value) -> Result<Value, InputError> {
+pub fn enforce_hard_constraints(input: &Value, session: &Value) -> Result<String, InputError> {
     let input = JitInput::from_value(input)?;
     let session = SessionOutput::from_value(session).map_err(|e| e.under("session"))?;
     to_json(&super::constraints::enforce_hard_constraints(&input, session)?)
 }
 
 /// `jitgen.build_jit_context(input jsonb)`.
-pub fn build_jit_context(input: &Value) -> Result<Value, InputError> {
-    super::context::build_jit_context(input)
+pub fn build_jit_context(input: &Value) -> Result<String, InputError> {
+    to_json(&super::context::build_jit_context(input)?)
 }
 
 /// `jitgen.resolve_strategy(strategy text, is_online boolean)`.
@@ -68,7 +70,7 @@ pub fn rpe_set_multiplier(rpe: Option<f64>) -> f64 {
 }
 
 /// `jitgen.mrv_mev_config(sex text, training_age text)`.
-pub fn mrv_mev_config(sex: &str, training_age: &str) -> Result<Value, InputError> {
+pub fn mrv_mev_config(sex: &str, training_age: &str) -> Result<String, InputError> {
     let s = sex.trim().to_ascii_lowercase();
     let sex = Sex::parse(&s).ok_or_else(|| {
         InputError::unknown("sex", sex, &Sex::expected(), format!("Use one of: {}.", Sex::expected()))
@@ -91,7 +93,7 @@ pub fn session_from_llm_reply(
     input: &Value,
     strategy: &str,
     reply: Result<Value, FallbackReason>,
-) -> Result<Value, InputError> {
+) -> Result<String, InputError> {
     let input = JitInput::from_value(input)?;
     let strategy = Strategy::parse(strategy.trim()).ok_or_else(|| {
         InputError::unknown(
