@@ -21,3 +21,5 @@ GRANT SELECT ON jitgen.schemas TO PUBLIC;
 REVOKE ALL ON FUNCTION jitgen._invalidate_schema_cache() FROM PUBLIC;
 REVOKE ALL ON FUNCTION jitgen._builtin_schemas() FROM PUBLIC;
 GRANT SELECT ON jitgen.llm_calls TO PUBLIC;
+REVOKE ALL ON FUNCTION jitgen._jsonb_identity(jsonb) FROM PUBLIC;
+GRANT SELECT ON jitgen.job_summary, jitgen.workers TO PUBLIC;

@@ -12,6 +12,7 @@ mod session;
 mod validation;
 
 pgrx::extension_sql_file!("../../sql/bootstrap.sql", name = "bootstrap", bootstrap);
+pgrx::extension_sql_file!("../../sql/jobs.sql", name = "jobs", requires = ["bootstrap"]);
 pgrx::extension_sql_file!("../../sql/finalize.sql", name = "finalize", finalize);
 
 #[pg_guard]

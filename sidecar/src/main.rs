@@ -2,6 +2,8 @@
 //! are added per capability.
 
 mod migrate;
+mod status;
+mod worker;
 
 use clap::{Parser, Subcommand};
 use tracing_subscriber::EnvFilter;
@@ -21,20 +23,32 @@ struct Cli {
 enum Command {
     /// Install pgmq, create or update the jitgen extension and apply the app migrations.
     Migrate,
+    /// Run the queue worker until SIGTERM (settings: JITGEN_* environment variables).
+    Run,
+    /// Show job counts by kind and state, dead jobs and live workers.
+    Status,
 }
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(EnvFilter::try_from_env("JITGEN_LOG").unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,tokio_postgres=warn")))
-        .with_writer(std::io::stderr)
-        .init();
+    let filter = EnvFilter::try_from_env("JITGEN_LOG").unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,tokio_postgres=warn"));
+    let logs = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    if std::env::var("JITGEN_LOG_FORMAT").is_ok_and(|f| f == "json") {
+        logs.json().init();
+    } else {
+        logs.init();
+    }
     let cli = Cli::parse();
     match cli.command {
         Command::Migrate => {
             let summary = migrate::run(&cli.database_url).await?;
             println!("{summary}");
         }
+        Command::Run => {
+            let config = worker::WorkerConfig::from_env(&cli.database_url)?;
+            worker::run(config, worker::handlers::Registry::builtin()).await?;
+        }
+        Command::Status => print!("{}", status::report(&cli.database_url).await?),
     }
     Ok(())
 }

@@ -53,7 +53,9 @@ pub async fn run(database_url: &str) -> anyhow::Result<Summary> {
         }
     });
     client
-        .batch_execute("CREATE EXTENSION IF NOT EXISTS jitgen; ALTER EXTENSION jitgen UPDATE;")
+        .batch_execute(
+            "CREATE EXTENSION IF NOT EXISTS jitgen; ALTER EXTENSION jitgen UPDATE; SELECT jitgen.ensure_queue();",
+        )
         .await
         .context("creating or updating extension jitgen (is it installed? run scripts/install-extension.sh)")?;
     let jitgen_version: String = client

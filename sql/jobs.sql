@@ -1,0 +1,200 @@
+-- jitgen jobs: the ledger of asynchronous work. pgmq carries wake-up messages ({"job_id": n});
+-- the row is the truth. Everything here runs in the caller's transaction: a rolled-back write
+-- leaves neither a job nor a message, a committed one leaves exactly one of each.
+
+CREATE TABLE jitgen.jobs (
+    id               bigint      GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    kind             text        NOT NULL CHECK (kind ~ '^[a-z][a-z0-9_.-]{0,62}$'),
+    key              text,
+    tenant           text,
+    payload          jsonb       NOT NULL DEFAULT '{}',
+    state            text        NOT NULL DEFAULT 'queued' CHECK (state IN
+                         ('queued', 'running', 'complete', 'failed', 'canceled', 'superseded', 'dead')),
+    attempts         int         NOT NULL DEFAULT 0 CHECK (attempts >= 0),
+    max_attempts     int         NOT NULL DEFAULT 5 CHECK (max_attempts BETWEEN 1 AND 100),
+    run_after        timestamptz NOT NULL DEFAULT now(),
+    progress         real        NOT NULL DEFAULT 0 CHECK (progress BETWEEN 0 AND 1),
+    progress_message text,
+    result           jsonb,
+    error            jsonb,
+    cancel_requested boolean     NOT NULL DEFAULT false,
+    msg_id           bigint,
+    worker           text,
+    created_at       timestamptz NOT NULL DEFAULT now(),
+    started_at       timestamptz,
+    heartbeat_at     timestamptz,
+    finished_at      timestamptz
+);
+COMMENT ON TABLE jitgen.jobs IS 'Every asynchronous job; state queued → running → complete | failed | canceled | superseded | dead.';
+
+-- At most one queued or running job per (kind, key), enforced by the index, not by a read.
+CREATE UNIQUE INDEX jobs_one_active_per_key ON jitgen.jobs (kind, key)
+    WHERE key IS NOT NULL AND state IN ('queued', 'running');
+CREATE INDEX jobs_by_state ON jitgen.jobs (state, kind, created_at);
+
+-- One row per attempt: when it ran, on which worker, how it ended.
+CREATE TABLE jitgen.job_attempts (
+    job_id      bigint      NOT NULL REFERENCES jitgen.jobs (id) ON DELETE CASCADE,
+    attempt     int         NOT NULL,
+    worker      text        NOT NULL,
+    started_at  timestamptz NOT NULL DEFAULT clock_timestamp(),
+    finished_at timestamptz,
+    outcome     text CHECK (outcome IN ('complete', 'retry', 'failed', 'dead', 'canceled', 'released')),
+    error       jsonb,
+    PRIMARY KEY (job_id, attempt)
+);
+
+-- Sidecar liveness: each worker upserts its row every few seconds.
+CREATE TABLE jitgen.workers (
+    id           text        PRIMARY KEY,
+    hostname     text        NOT NULL,
+    pid          int         NOT NULL,
+    version      text        NOT NULL,
+    kinds        text[]      NOT NULL DEFAULT '{}',
+    in_flight    int         NOT NULL DEFAULT 0,
+    started_at   timestamptz NOT NULL DEFAULT now(),
+    heartbeat_at timestamptz NOT NULL DEFAULT now(),
+    stopped_at   timestamptz
+);
+
+CREATE VIEW jitgen.job_summary AS
+SELECT kind, state, count(*) AS jobs,
+       max(now() - created_at) FILTER (WHERE state = 'queued') AS oldest_queued_age,
+       max(attempts) AS max_attempts_used
+FROM jitgen.jobs GROUP BY kind, state;
+
+CREATE VIEW jitgen.dead_jobs AS
+SELECT id, kind, key, tenant, attempts, max_attempts, error, created_at, finished_at
+FROM jitgen.jobs WHERE state = 'dead';
+
+-- The queue that wakes workers. Called by `jitgen migrate` once pgmq is installed.
+CREATE FUNCTION jitgen.ensure_queue() RETURNS void LANGUAGE plpgsql AS $$
+BEGIN
+    IF to_regnamespace('pgmq') IS NULL THEN
+        RAISE EXCEPTION 'pgmq is not installed'
+            USING ERRCODE = '42704', HINT = 'Run jitgen migrate, which installs pgmq before the extension.';
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM pgmq.meta WHERE queue_name = 'jitgen_jobs') THEN
+        PERFORM pgmq.create('jitgen_jobs');
+    END IF;
+END $$;
+
+-- SECURITY DEFINER so that app roles (and their triggers) need only EXECUTE, not rights on
+-- the ledger or the queue.
+CREATE FUNCTION jitgen.enqueue(
+    kind text, payload jsonb DEFAULT '{}', key text DEFAULT NULL, tenant text DEFAULT NULL,
+    delay interval DEFAULT '0', max_attempts int DEFAULT 5)
+RETURNS bigint LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+#variable_conflict use_column
+DECLARE
+    job_id bigint;
+    start_at timestamptz := clock_timestamp() + greatest(coalesce(delay, '0'::interval), '0'::interval);
+BEGIN
+    IF kind IS NULL OR payload IS NULL THEN
+        RAISE EXCEPTION 'kind and payload must not be NULL' USING ERRCODE = '22004',
+            HINT = 'SELECT jitgen.enqueue(''echo'', ''{"hello":"world"}'');';
+    END IF;
+    IF kind !~ '^[a-z][a-z0-9_.-]{0,62}$' THEN
+        RAISE EXCEPTION 'invalid job kind "%"', kind USING ERRCODE = '22023',
+            DETAIL = 'A kind is a lower-case name such as echo or session.generate.',
+            HINT = 'See the README for the built-in kinds.';
+    END IF;
+    IF max_attempts IS NULL OR max_attempts NOT BETWEEN 1 AND 100 THEN
+        RAISE EXCEPTION 'max_attempts must be between 1 and 100, got %', max_attempts USING ERRCODE = '22023',
+            HINT = 'The default, 5, suits most jobs.';
+    END IF;
+    LOOP
+        INSERT INTO jitgen.jobs AS j (kind, key, tenant, payload, run_after, max_attempts)
+        VALUES (enqueue.kind, enqueue.key, enqueue.tenant, enqueue.payload,
+                start_at, enqueue.max_attempts)
+        ON CONFLICT (kind, key) WHERE key IS NOT NULL AND state IN ('queued', 'running') DO NOTHING
+        RETURNING j.id INTO job_id;
+        IF job_id IS NOT NULL THEN
+            UPDATE jitgen.jobs
+            SET msg_id = (SELECT m FROM pgmq.send('jitgen_jobs', jsonb_build_object('job_id', job_id), start_at) AS m)
+            WHERE id = job_id;
+            PERFORM pg_notify('jitgen_jobs', job_id::text);
+            RETURN job_id;
+        END IF;
+        -- An active job holds this key: enqueueing again is idempotent and returns it.
+        SELECT j.id INTO job_id FROM jitgen.jobs j
+        WHERE j.kind = enqueue.kind AND j.key = enqueue.key AND j.state IN ('queued', 'running');
+        IF job_id IS NOT NULL THEN
+            RETURN job_id;
+        END IF;
+        -- It finished between the two statements: try the insert again.
+    END LOOP;
+END $$;
+
+CREATE FUNCTION jitgen.job(id bigint) RETURNS jsonb LANGUAGE sql STABLE AS $$
+    SELECT jsonb_build_object('id', j.id, 'kind', j.kind, 'key', j.key, 'tenant', j.tenant,
+        'state', j.state, 'attempts', j.attempts, 'max_attempts', j.max_attempts,
+        'progress', j.progress, 'progress_message', j.progress_message, 'result', j.result,
+        'error', j.error, 'cancel_requested', j.cancel_requested, 'run_after', j.run_after,
+        'created_at', j.created_at, 'started_at', j.started_at, 'finished_at', j.finished_at,
+        'worker', j.worker)
+    FROM jitgen.jobs j WHERE j.id = job.id;
+$$;
+
+-- Queued jobs are canceled at once; running ones get a flag their worker checks within seconds.
+CREATE FUNCTION jitgen.cancel_job(id bigint) RETURNS jsonb LANGUAGE plpgsql AS $$
+DECLARE j jitgen.jobs;
+BEGIN
+    SELECT * INTO j FROM jitgen.jobs WHERE jobs.id = cancel_job.id FOR UPDATE;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'job % does not exist', cancel_job.id USING ERRCODE = '42704',
+            HINT = 'SELECT id, kind, state FROM jitgen.jobs ORDER BY id DESC LIMIT 20;';
+    END IF;
+    IF j.state = 'queued' THEN
+        UPDATE jitgen.jobs SET state = 'canceled', cancel_requested = true, finished_at = now()
+        WHERE jobs.id = j.id;
+        IF j.msg_id IS NOT NULL THEN
+            PERFORM pgmq.archive('jitgen_jobs', j.msg_id);
+        END IF;
+    ELSIF j.state = 'running' THEN
+        UPDATE jitgen.jobs SET cancel_requested = true WHERE jobs.id = j.id;
+    END IF;
+    RETURN jitgen.job(j.id);
+END $$;
+
+-- Puts a failed, dead or canceled job back in the queue with a fresh attempt budget.
+CREATE FUNCTION jitgen.retry_job(id bigint) RETURNS jsonb LANGUAGE plpgsql AS $$
+DECLARE j jitgen.jobs;
+BEGIN
+    SELECT * INTO j FROM jitgen.jobs WHERE jobs.id = retry_job.id FOR UPDATE;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'job % does not exist', retry_job.id USING ERRCODE = '42704',
+            HINT = 'SELECT id, kind, state FROM jitgen.dead_jobs;';
+    END IF;
+    IF j.state NOT IN ('failed', 'dead', 'canceled') THEN
+        RAISE EXCEPTION 'job % is %, only failed, dead or canceled jobs can be retried', j.id, j.state
+            USING ERRCODE = '55000', HINT = 'Wait for it to finish, or cancel it with jitgen.cancel_job().';
+    END IF;
+    UPDATE jitgen.jobs SET state = 'queued', attempts = 0, error = NULL, result = NULL,
+        cancel_requested = false, run_after = now(), finished_at = NULL, progress = 0,
+        msg_id = (SELECT m FROM pgmq.send('jitgen_jobs', jsonb_build_object('job_id', j.id)) AS m)
+    WHERE jobs.id = j.id;
+    PERFORM pg_notify('jitgen_jobs', j.id::text);
+    RETURN jitgen.job(j.id);
+END $$;
+
+-- Waits until the job leaves queued/running or timeout_ms passes; statement_timeout and
+-- pg_cancel_backend interrupt the wait.
+CREATE FUNCTION jitgen.await_job(id bigint, timeout_ms int DEFAULT 30000) RETURNS jsonb
+LANGUAGE plpgsql AS $$
+DECLARE
+    deadline timestamptz := clock_timestamp() + make_interval(secs => greatest(coalesce(timeout_ms, 0), 0) / 1000.0);
+    s text;
+BEGIN
+    LOOP
+        -- A fresh snapshot per look: read committed sees each worker commit.
+        SELECT state INTO s FROM jitgen.jobs WHERE jobs.id = await_job.id;
+        IF NOT FOUND THEN
+            RAISE EXCEPTION 'job % does not exist', await_job.id USING ERRCODE = '42704',
+                HINT = 'SELECT id, kind, state FROM jitgen.jobs ORDER BY id DESC LIMIT 20;';
+        END IF;
+        EXIT WHEN s NOT IN ('queued', 'running') OR clock_timestamp() >= deadline;
+        PERFORM pg_sleep(least(0.05, greatest(0, extract(epoch FROM deadline - clock_timestamp()))));
+    END LOOP;
+    RETURN jitgen.job(await_job.id);
+END $$;
