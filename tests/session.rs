@@ -215,3 +215,65 @@ async fn bad_session_input_gets_22023_with_detail_and_hint() {
     let err = c.query_one("SELECT jitgen.formula_session(NULL)", &[]).await.unwrap_err();
     assert_eq!(db_error(&err).0, "22004");
 }
+
+#[tokio::test]
+async fn the_session_generate_job_writes_the_sessions_row_and_retries_throttling() {
+    let db = TestDb::migrated().await;
+    let llm = FakeLlm::start(Behaviour::Content(adjustment(0.88, 0))).await;
+    // Throttled once with Retry-After: 1, then a 503, then the answer.
+    llm.script(vec![Behaviour::Throttle(429, 1), Behaviour::Status(503, "busy".into())]);
+    let _w = support::Worker::start(
+        &db.url,
+        &[("LLM_API_ENDPOINT", llm.url.as_str()), ("LLM_API_KEY", "test-key"), ("LLM_TIMEOUT_MS", "10000")],
+    );
+    let c = db.client().await;
+    let input: Value = serde_json::from_str(INPUT).unwrap();
+    let session_id: String = c
+        .query_one(
+            "INSERT INTO sessions (user_id, jit_input, requested_strategy) VALUES (gen_random_uuid(), $1, 'formula')
+             RETURNING id::text",
+            &[&input],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    let job: i64 = c
+        .query_one(
+            "SELECT jitgen.enqueue('session.generate', jsonb_build_object('session_id', $1::text, 'strategy', 'llm'), key => $1::text)",
+            &[&session_id],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    let j: Value = c.query_one("SELECT jitgen.await_job($1, 20000)", &[&job]).await.unwrap().get(0);
+    assert_eq!(j["state"], json!("complete"), "{j}");
+    assert_eq!(j["result"]["jit_strategy"], json!("llm"));
+    let r = c
+        .query_one("SELECT jit_strategy, session->'mainLiftSets'->0->>'weight_kg' FROM sessions WHERE id::text = $1", &[&session_id])
+        .await
+        .unwrap();
+    assert_eq!((r.get::<_, String>(0), r.get::<_, String>(1)), ("llm".to_string(), "100.0".to_string()));
+    let arrivals = llm.arrivals.lock().unwrap().clone();
+    assert_eq!(arrivals.len(), 3, "429, 503, then success");
+    assert!(arrivals[1] - arrivals[0] >= Duration::from_millis(950), "Retry-After: 1 was not honoured");
+    let (outcome, component): (String, String) = {
+        let r = c.query_one("SELECT outcome, component_id FROM jitgen.llm_calls ORDER BY id DESC LIMIT 1", &[]).await.unwrap();
+        (r.get(0), r.get(1))
+    };
+    assert_eq!((outcome.as_str(), component.as_str()), ("ok", "session.generate"));
+
+    // A bad payload fails the job at once; an LLM failure is a formula fallback, not a job failure.
+    let bad: i64 = c.query_one("SELECT jitgen.enqueue('session.generate', '{}')", &[]).await.unwrap().get(0);
+    let j: Value = c.query_one("SELECT jitgen.await_job($1, 10000)", &[&bad]).await.unwrap().get(0);
+    assert_eq!((j["state"].clone(), j["error"]["kind"].clone()), (json!("failed"), json!("invalid_payload")));
+    llm.set(Behaviour::Content(adjustment(0.10, 0)));
+    let job: i64 = c
+        .query_one("SELECT jitgen.enqueue('session.generate', jsonb_build_object('session_id', $1::text, 'strategy', 'llm'))", &[&session_id])
+        .await
+        .unwrap()
+        .get(0);
+    let j: Value = c.query_one("SELECT jitgen.await_job($1, 20000)", &[&job]).await.unwrap().get(0);
+    assert_eq!(j["state"], json!("complete"));
+    assert_eq!(j["result"]["jit_strategy"], json!("formula_fallback"));
+    assert_eq!(j["result"]["fallback_reason"]["code"], json!("schema_violation"));
+}

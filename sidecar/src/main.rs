@@ -1,6 +1,7 @@
 //! `jitgen` — the sidecar binary: migrations now; the queue worker and operator commands
 //! are added per capability.
 
+mod llm;
 mod migrate;
 mod status;
 mod worker;
@@ -46,7 +47,7 @@ async fn main() -> anyhow::Result<()> {
         }
         Command::Run => {
             let config = worker::WorkerConfig::from_env(&cli.database_url)?;
-            worker::run(config, worker::handlers::Registry::builtin()).await?;
+            worker::run(config, worker::handlers::Registry::builtin(llm::LlmClient::from_env()?)).await?;
         }
         Command::Status => print!("{}", status::report(&cli.database_url).await?),
     }

@@ -17,11 +17,17 @@ pub enum Behaviour {
     Delay(Duration, Box<Behaviour>),
     /// This status with this body.
     Status(u16, String),
+    /// This status with a Retry-After header (seconds).
+    Throttle(u16, u64),
 }
 
 pub struct FakeLlm {
     pub url: String,
     behaviour: Arc<Mutex<Behaviour>>,
+    /// Scripted answers consumed one per request before `behaviour` applies.
+    script: Arc<Mutex<std::collections::VecDeque<Behaviour>>>,
+    /// When each request arrived.
+    pub arrivals: Arc<Mutex<Vec<std::time::Instant>>>,
     pub requests: Arc<Mutex<Vec<(String, Value)>>>,
     pub arrived: Arc<Notify>,
 }
@@ -33,11 +39,13 @@ impl FakeLlm {
         let behaviour = Arc::new(Mutex::new(behaviour));
         let requests = Arc::new(Mutex::new(Vec::new()));
         let arrived = Arc::new(Notify::new());
-        let (b, r, a) = (behaviour.clone(), requests.clone(), arrived.clone());
+        let script = Arc::new(Mutex::new(std::collections::VecDeque::new()));
+        let arrivals = Arc::new(Mutex::new(Vec::new()));
+        let (b, r, a, sc, ar) = (behaviour.clone(), requests.clone(), arrived.clone(), script.clone(), arrivals.clone());
         tokio::spawn(async move {
             loop {
                 let Ok((mut socket, _)) = listener.accept().await else { return };
-                let (b, r, a) = (b.clone(), r.clone(), a.clone());
+                let (b, r, a, sc, ar) = (b.clone(), r.clone(), a.clone(), sc.clone(), ar.clone());
                 tokio::spawn(async move {
                     let Some((headers, body)) = read_request(&mut socket).await else { return };
                     let auth = headers
@@ -46,8 +54,11 @@ impl FakeLlm {
                         .unwrap_or_default()
                         .to_string();
                     r.lock().unwrap().push((auth, serde_json::from_slice(&body).unwrap_or(Value::Null)));
+                    ar.lock().unwrap().push(std::time::Instant::now());
                     a.notify_one();
-                    let mut behaviour = b.lock().unwrap().clone();
+                    let scripted = sc.lock().unwrap().pop_front();
+                    let mut behaviour = scripted.unwrap_or_else(|| b.lock().unwrap().clone());
+                    let mut extra_header = String::new();
                     let (status, body) = loop {
                         match behaviour {
                             Behaviour::Delay(d, inner) => {
@@ -55,6 +66,10 @@ impl FakeLlm {
                                 behaviour = *inner;
                             }
                             Behaviour::Status(s, body) => break (s, body),
+                            Behaviour::Throttle(s, secs) => {
+                                extra_header = format!("Retry-After: {secs}\r\n");
+                                break (s, "{\"error\":\"rate limited\"}".to_string());
+                            }
                             Behaviour::Content(content) => {
                                 break (200, json!({
                                     "id": "chatcmpl-test", "object": "chat.completion", "model": "gpt-4o-mini",
@@ -66,7 +81,7 @@ impl FakeLlm {
                         }
                     };
                     let response = format!(
-                        "HTTP/1.1 {status} X\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                        "HTTP/1.1 {status} X\r\nContent-Type: application/json\r\n{extra_header}Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
                         body.len()
                     );
                     let _ = socket.write_all(response.as_bytes()).await;
@@ -74,7 +89,12 @@ impl FakeLlm {
                 });
             }
         });
-        FakeLlm { url, behaviour, requests, arrived }
+        FakeLlm { url, behaviour, script, arrivals, requests, arrived }
+    }
+
+    /// The next requests get these answers, in order.
+    pub fn script(&self, answers: Vec<Behaviour>) {
+        self.script.lock().unwrap().extend(answers);
     }
 
     pub fn set(&self, behaviour: Behaviour) {

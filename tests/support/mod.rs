@@ -101,3 +101,144 @@ pub fn db_error(e: &tokio_postgres::Error) -> (String, Option<String>, Option<St
     let db = e.as_db_error().unwrap_or_else(|| panic!("not a database error: {e}"));
     (db.code().code().to_string(), db.detail().map(str::to_string), db.hint().map(str::to_string))
 }
+
+/// The real `jitgen run` as a child process.
+pub struct Worker {
+    child: std::process::Child,
+}
+
+impl Worker {
+    /// Starts a worker on `url` with test-friendly timings; `env` overrides them.
+    pub fn start(url: &str, env: &[(&str, &str)]) -> Worker {
+        let mut cmd = Command::new(BIN);
+        cmd.arg("run")
+            .env("DATABASE_URL", url)
+            .env("JITGEN_LOG", "warn")
+            .env("JITGEN_METRICS_ADDR", "off")
+            .env("JITGEN_VT_SECS", "2")
+            .env("JITGEN_POLL_MS", "200")
+            .env("JITGEN_RETRY_BASE_MS", "100")
+            .env("JITGEN_DRAIN_SECS", "10")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::inherit());
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        Worker { child: cmd.spawn().expect("start jitgen run") }
+    }
+
+    pub fn pid(&self) -> i32 {
+        self.child.id() as i32
+    }
+
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// SIGTERM, then waits for the drain to finish; returns whether it exited cleanly.
+    pub fn terminate(&mut self, within: Duration) -> bool {
+        unsafe { libc_kill(self.pid(), 15) };
+        let start = Instant::now();
+        while start.elapsed() < within {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return status.success();
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        false
+    }
+}
+
+impl Drop for Worker {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+extern "C" {
+    #[link_name = "kill"]
+    fn libc_kill(pid: i32, sig: i32) -> i32;
+}
+
+/// A private Postgres cluster, for tests that restart the server.
+pub struct Cluster {
+    dir: std::path::PathBuf,
+    pub port: u16,
+}
+
+const PG_BIN: &str = "/usr/lib/postgresql/15/bin";
+
+fn as_postgres(args: &[&str]) -> std::process::Output {
+    let root = unsafe { geteuid() } == 0;
+    let mut cmd = if root { Command::new("runuser") } else { Command::new(args[0]) };
+    if root {
+        cmd.args(["-u", "postgres", "--"]).args(args);
+    } else {
+        cmd.args(&args[1..]);
+    }
+    cmd.output().expect("run a Postgres binary")
+}
+
+extern "C" {
+    fn geteuid() -> u32;
+}
+
+impl Cluster {
+    pub fn start() -> Cluster {
+        let dir = std::env::temp_dir().join(format!("jitgen-e2e-{}-{}", std::process::id(), fastrand_u32()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let _ = Command::new("chown").args(["postgres", dir.to_str().unwrap()]).output();
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let data = dir.join("data");
+        let out = as_postgres(&[&format!("{PG_BIN}/initdb"), "-D", data.to_str().unwrap(), "-U", "postgres", "-A", "trust"]);
+        assert!(out.status.success(), "initdb: {}", String::from_utf8_lossy(&out.stderr));
+        let c = Cluster { dir, port };
+        c.pg_ctl("start");
+        c
+    }
+
+    fn pg_ctl(&self, action: &str) {
+        let data = self.dir.join("data");
+        let log = self.dir.join("log");
+        let opts = format!("-p {} -k {} -c listen_addresses=127.0.0.1 -c fsync=off", self.port, self.dir.display());
+        let out = as_postgres(&[
+            &format!("{PG_BIN}/pg_ctl"), "-D", data.to_str().unwrap(), "-l", log.to_str().unwrap(),
+            "-w", "-t", "60", "-m", "fast", "-o", &opts, action,
+        ]);
+        assert!(out.status.success(), "pg_ctl {action}: {}", String::from_utf8_lossy(&out.stderr));
+    }
+
+    pub fn stop(&self) {
+        self.pg_ctl("stop");
+    }
+
+    pub fn start_again(&self) {
+        self.pg_ctl("start");
+    }
+
+    pub fn url(&self) -> String {
+        format!("postgres://postgres@127.0.0.1:{}/postgres", self.port)
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        let data = self.dir.join("data");
+        let _ = as_postgres(&[&format!("{PG_BIN}/pg_ctl"), "-D", data.to_str().unwrap(), "-m", "immediate", "stop"]);
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn fastrand_u32() -> u32 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u64(Instant::now().elapsed().as_nanos() as u64);
+    h.finish() as u32
+}
+
+/// Runs `jitgen migrate` against any URL.
+pub fn migrate(url: &str) {
+    let out = Command::new(BIN).arg("migrate").env("DATABASE_URL", url).env("JITGEN_LOG", "warn").output().unwrap();
+    assert!(out.status.success(), "migrate failed: {}", String::from_utf8_lossy(&out.stderr));
+}

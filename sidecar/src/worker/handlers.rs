@@ -76,9 +76,10 @@ pub struct Registry {
 }
 
 impl Registry {
-    pub fn builtin() -> Registry {
+    pub fn builtin(llm: crate::llm::LlmClient) -> Registry {
         let mut r = Registry::default();
         r.register("echo", Arc::new(Echo));
+        r.register("session.generate", Arc::new(super::session_generate::SessionGenerate { llm }));
         r
     }
 

@@ -10,6 +10,7 @@
 pub mod config;
 pub mod handlers;
 pub mod metrics;
+pub mod session_generate;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -97,14 +98,14 @@ async fn connect(shared: &Shared, purpose: &str) -> Option<Client> {
                 let purpose = purpose.to_string();
                 tokio::spawn(async move {
                     if let Err(e) = connection.await {
-                        tracing::warn!(%purpose, error = %e, "connection lost");
+                        tracing::warn!(%purpose, error = %describe(&e), "connection lost");
                     }
                 });
                 shared.metrics.connected();
                 return Some(client);
             }
             Err(e) => {
-                tracing::warn!(%purpose, error = %e, retry_in_ms = backoff.as_millis() as u64, "cannot connect");
+                tracing::warn!(%purpose, error = %describe(&e), retry_in_ms = backoff.as_millis() as u64, "cannot connect");
                 let mut stop = shared.shutdown.clone();
                 tokio::select! {
                     _ = tokio::time::sleep(backoff) => {},
