@@ -37,7 +37,7 @@ ensure_apt_packages() {
 
 ensure_base_packages() {
     ensure_apt_packages postgresql-$JG_PG_MAJOR postgresql-server-dev-$JG_PG_MAJOR libclang-dev clang \
-        mosquitto sudo pkg-config libssl-dev
+        mosquitto sudo pkg-config libssl-dev curl
     # The Debian package starts a cluster of its own; we use throwaway clusters only.
     if command -v pg_lsclusters >/dev/null && pg_lsclusters -h 2>/dev/null | grep -q online; then
         as_root pg_ctlcluster "$JG_PG_MAJOR" main stop 2>/dev/null || true

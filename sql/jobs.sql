@@ -30,7 +30,7 @@ COMMENT ON TABLE jitgen.jobs IS 'Every asynchronous job; state queued → runnin
 -- At most one queued or running job per (kind, key), enforced by the index, not by a read.
 CREATE UNIQUE INDEX jobs_one_active_per_key ON jitgen.jobs (kind, key)
     WHERE key IS NOT NULL AND state IN ('queued', 'running');
-CREATE INDEX jobs_by_state ON jitgen.jobs (state, kind, created_at);
+-- No index on state: pgmq finds the work, and every state change would pay for one.
 
 -- One row per attempt: when it ran, on which worker, how it ended.
 CREATE TABLE jitgen.job_attempts (
@@ -197,4 +197,30 @@ BEGIN
         PERFORM pg_sleep(least(0.05, greatest(0, extract(epoch FROM deadline - clock_timestamp()))));
     END LOOP;
     RETURN jitgen.job(await_job.id);
+END $$;
+
+-- The first statement of a worker's finishing transaction: aborts the whole transaction unless
+-- this worker still owns this attempt (another worker takes a job over once its message's
+-- visibility timeout passes without a heartbeat).
+CREATE FUNCTION jitgen._assert_job_owner(p_job_id bigint, p_worker text, p_attempt int) RETURNS void
+LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM 1 FROM jitgen.jobs j
+    WHERE j.id = p_job_id AND j.state = 'running' AND j.worker = p_worker AND j.attempts = p_attempt
+    FOR UPDATE;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'job % attempt % is no longer owned by worker %', p_job_id, p_attempt, p_worker
+            USING ERRCODE = '55000';
+    END IF;
+END $$;
+
+-- Raises unless exactly one row was completed: used inside the worker's completing statement.
+CREATE FUNCTION jitgen._require_owner(n bigint, p_job_id bigint, p_attempt int) RETURNS boolean
+LANGUAGE plpgsql AS $$
+BEGIN
+    IF n = 1 THEN
+        RETURN true;
+    END IF;
+    RAISE EXCEPTION 'job % attempt % is no longer owned by this worker', p_job_id, p_attempt
+        USING ERRCODE = '55000';
 END $$;

@@ -289,3 +289,23 @@ async fn metrics_and_health_endpoints() {
     let health = get("/health").await.unwrap();
     assert!(health.starts_with("HTTP/1.1 200"), "{health}");
 }
+
+#[tokio::test]
+async fn a_stalled_worker_loses_its_job_and_its_late_result_is_dropped() {
+    let db = TestDb::migrated().await;
+    let c = db.client().await;
+    let a = Worker::start(&db.url, &[("JITGEN_WORKER_ID", "stalled")]);
+    let id = enqueue(&c, "echo", json!({"sleep_ms": 2500})).await;
+    wait_state(&c, id, "running", Duration::from_secs(10)).await;
+    a.pause();
+    let _b = Worker::start(&db.url, &[("JITGEN_WORKER_ID", "rescuer")]);
+    wait_state(&c, id, "complete", Duration::from_secs(20)).await;
+    a.resume();
+    // Give the stalled worker time to finish its sleep and try to complete.
+    tokio::time::sleep(Duration::from_millis(3500)).await;
+    let j: Value = c.query_one("SELECT jitgen.job($1)", &[&id]).await.unwrap().get(0);
+    assert_eq!(j["worker"], json!("rescuer"));
+    assert_eq!(j["result"]["worker"], json!("rescuer"), "the late result must not overwrite the rescuer's");
+    assert_eq!(count(&c, &format!("SELECT count(*) FROM jitgen_echo_log WHERE job_id = {id}")).await, 1);
+    assert_eq!(j["state"], json!("complete"));
+}

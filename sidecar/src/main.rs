@@ -1,6 +1,7 @@
 //! `jitgen` — the sidecar binary: migrations now; the queue worker and operator commands
 //! are added per capability.
 
+mod bench;
 mod llm;
 mod migrate;
 mod status;
@@ -28,6 +29,15 @@ enum Command {
     Run,
     /// Show job counts by kind and state, dead jobs and live workers.
     Status,
+    /// Measure queue latency and throughput against a raw pgmq loop (bench/queue.sh).
+    BenchQueue {
+        #[arg(long, default_value_t = 300)]
+        samples: usize,
+        #[arg(long, default_value_t = 5000)]
+        jobs: i64,
+        #[arg(long, default_value_t = 4)]
+        connections: usize,
+    },
 }
 
 #[tokio::main]
@@ -50,6 +60,9 @@ async fn main() -> anyhow::Result<()> {
             worker::run(config, worker::handlers::Registry::builtin(llm::LlmClient::from_env()?)).await?;
         }
         Command::Status => print!("{}", status::report(&cli.database_url).await?),
+        Command::BenchQueue { samples, jobs, connections } => {
+            print!("{}", bench::queue(&cli.database_url, samples, jobs, connections).await?)
+        }
     }
     Ok(())
 }

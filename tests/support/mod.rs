@@ -131,6 +131,15 @@ impl Worker {
         self.child.id() as i32
     }
 
+    /// SIGSTOP / SIGCONT: a stalled worker that stops heartbeating without dying.
+    pub fn pause(&self) {
+        unsafe { libc_kill(self.pid(), 19) };
+    }
+
+    pub fn resume(&self) {
+        unsafe { libc_kill(self.pid(), 18) };
+    }
+
     pub fn kill(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();

@@ -20,7 +20,8 @@ use std::time::{Duration, Instant};
 use futures_util::StreamExt;
 use serde_json::{json, Value};
 use tokio::sync::{watch, OwnedSemaphorePermit, Semaphore};
-use tokio_postgres::{AsyncMessage, Client, NoTls};
+use tokio_postgres::types::ToSql;
+use tokio_postgres::{AsyncMessage, Client, NoTls, Statement};
 
 pub use config::WorkerConfig;
 use handlers::{Done, JobContext, JobError, Registry};
@@ -201,10 +202,29 @@ async fn mark_stopped(shared: &Shared) {
     }
 }
 
+/// A slot's connection with its prepared statements: the hot path prepares each SQL text
+/// once per connection instead of once per use.
+pub struct Conn {
+    pub client: Client,
+    cache: HashMap<&'static str, Statement>,
+}
+
+impl Conn {
+    async fn stmt(&mut self, sql: &'static str) -> Result<Statement, tokio_postgres::Error> {
+        if let Some(s) = self.cache.get(sql) {
+            return Ok(s.clone());
+        }
+        let s = self.client.prepare(sql).await?;
+        self.cache.insert(sql, s.clone());
+        Ok(s)
+    }
+}
+
 /// One worker slot: a connection and a loop over messages.
 async fn slot(shared: Arc<Shared>, index: usize) {
     let mut wake = shared.wake.subscribe();
-    while let Some(mut client) = connect(&shared, "slot").await {
+    while let Some(client) = connect(&shared, "slot").await {
+        let mut client = Conn { client, cache: HashMap::new() };
         loop {
             if *shared.shutdown.borrow() {
                 return;
@@ -215,7 +235,7 @@ async fn slot(shared: Arc<Shared>, index: usize) {
                 Ok(false) => {
                     // Sleep until a NOTIFY, the earliest delayed message (a scheduled retry),
                     // or the poll interval, whichever comes first.
-                    let until_next = next_visible_in(&client).await.unwrap_or(shared.config.poll_interval);
+                    let until_next = next_visible_in(&client.client).await.unwrap_or(shared.config.poll_interval);
                     let mut stop = shared.shutdown.clone();
                     tokio::select! {
                         _ = wake.changed() => {},
@@ -245,94 +265,117 @@ async fn next_visible_in(client: &Client) -> Option<Duration> {
     secs.map(|s| Duration::from_secs_f64(s.max(0.0)))
 }
 
-struct Message {
-    msg_id: i64,
-    job_id: Option<i64>,
-}
+// One round trip: read a message, claim its job if it is due, and record the attempt. A
+// running job here is one whose worker stopped heartbeating (its message came back). All parts
+// see one snapshot, so `job` shows the row as it was before the claim.
+// pgmq.read is estimated at 1000 rows; scalar subqueries keep every access to
+// jitgen.jobs a primary-key probe (a join would scan the table on every read).
+const READ_AND_CLAIM: &str = "WITH m AS MATERIALIZED (
+        SELECT msg_id, message,
+               CASE WHEN jsonb_typeof(message->'job_id') = 'number' THEN (message->>'job_id')::bigint END AS job_id
+        FROM pgmq.read('jitgen_jobs', $1, 1)),
+     claimed AS (
+        UPDATE jitgen.jobs AS j SET state = 'running', attempts = j.attempts + 1, started_at = now(),
+               heartbeat_at = now(), worker = $2, msg_id = (SELECT msg_id FROM m)
+        WHERE j.id = (SELECT job_id FROM m) AND j.state IN ('queued', 'running') AND j.run_after <= clock_timestamp()
+          AND NOT (j.cancel_requested AND j.state = 'queued')
+        RETURNING j.id, j.payload, j.attempts, j.max_attempts),
+     attempt AS (
+        INSERT INTO jitgen.job_attempts (job_id, attempt, worker)
+        SELECT id, attempts, $2 FROM claimed ON CONFLICT DO NOTHING),
+     job AS (SELECT * FROM jitgen.jobs WHERE id = (SELECT job_id FROM m))
+     SELECT m.msg_id, m.message, job.kind, job.state, job.run_after > clock_timestamp(), job.cancel_requested,
+            c.id IS NOT NULL, c.payload, c.attempts, c.max_attempts
+     FROM m LEFT JOIN job ON true LEFT JOIN claimed AS c ON true";
+// Gives a claim back when this worker is at the kind's concurrency cap.
+const UNCLAIM: &str = "WITH a AS (DELETE FROM jitgen.job_attempts WHERE job_id = $1 AND attempt = $2)
+     UPDATE jitgen.jobs SET state = 'queued', attempts = attempts - 1, worker = NULL WHERE id = $1 AND attempts = $2";
+const ARCHIVE: &str = "SELECT pgmq.archive('jitgen_jobs', $1::bigint)";
+const SET_VT_SECS: &str = "SELECT pgmq.set_vt('jitgen_jobs', $1::bigint, $2::int)";
+const SET_VT_RUN_AFTER: &str =
+    "SELECT pgmq.set_vt('jitgen_jobs', $1::bigint, (SELECT run_after FROM jitgen.jobs WHERE id = $2))";
+const BEGIN: &str = "BEGIN";
+const COMMIT: &str = "COMMIT";
+const ASSERT_OWNER: &str = "SELECT jitgen._assert_job_owner($1, $2, $3)";
+// Completes the job if this worker still owns the attempt, closes the attempt and archives the
+// message, in one statement; raises (55000) otherwise, rolling back the handler's effects too.
+const COMPLETE_OWNED: &str = "WITH done AS (
+        UPDATE jitgen.jobs SET state = 'complete', result = $4, error = NULL, progress = 1, finished_at = now()
+        WHERE id = $1 AND worker = $2 AND attempts = $3 AND state = 'running' RETURNING id),
+     attempt AS (
+        UPDATE jitgen.job_attempts SET finished_at = clock_timestamp(), outcome = 'complete'
+        WHERE job_id = $1 AND attempt = $3 AND EXISTS (SELECT 1 FROM done))
+     SELECT jitgen._require_owner((SELECT count(*) FROM done), $1, $3), pgmq.archive('jitgen_jobs', $5::bigint)";
+const RESCHEDULE: &str = "UPDATE jitgen.jobs SET state = 'queued', error = $2,
+        run_after = clock_timestamp() + make_interval(secs => $3) WHERE id = $1";
+const RELEASE: &str = "UPDATE jitgen.jobs SET state = 'queued', attempts = attempts - 1, worker = NULL WHERE id = $1";
+const END_STATE: &str = "UPDATE jitgen.jobs SET state = $2, error = $3, finished_at = now() WHERE id = $1";
+const ATTEMPT_DONE: &str = "UPDATE jitgen.job_attempts SET finished_at = clock_timestamp(), outcome = $3, error = $4
+        WHERE job_id = $1 AND attempt = $2";
 
 /// Reads and handles at most one message; Ok(false) when the queue had nothing visible.
-async fn step(shared: &Shared, client: &mut Client) -> Result<bool, tokio_postgres::Error> {
+async fn step(shared: &Shared, conn: &mut Conn) -> Result<bool, tokio_postgres::Error> {
     let vt = shared.config.visibility_timeout.as_secs() as i32;
-    let Some(row) = client.query_opt(&format!("SELECT msg_id, message FROM pgmq.read('{QUEUE}', $1, 1)"), &[&vt]).await? else {
+    let read = conn.stmt(READ_AND_CLAIM).await?;
+    let Some(row) = conn.client.query_opt(&read, &[&vt, &shared.config.worker_id]).await? else {
         return Ok(false);
     };
+    let msg_id: i64 = row.get(0);
     let message: Value = row.get(1);
-    let msg = Message { msg_id: row.get(0), job_id: message.get("job_id").and_then(Value::as_i64) };
-    let Some(job_id) = msg.job_id else {
-        tracing::warn!(msg_id = msg.msg_id, %message, "message without job_id archived");
-        archive(client, msg.msg_id).await?;
+    let (kind, state): (Option<String>, Option<String>) = (row.get(2), row.get(3));
+    let job_id = message.get("job_id").and_then(Value::as_i64);
+    let (Some(job_id), Some(kind), Some(state)) = (job_id, kind, state) else {
+        // No job behind the message (malformed, or the job row was deleted): drop it.
+        tracing::warn!(msg_id, %message, "message without a job archived");
+        let archive = conn.stmt(ARCHIVE).await?;
+        conn.client.execute(&archive, &[&msg_id]).await?;
         return Ok(true);
     };
-    let Some(job) = client
-        .query_opt(
-            "SELECT kind, state, run_after > clock_timestamp(), cancel_requested FROM jitgen.jobs WHERE id = $1",
-            &[&job_id],
-        )
-        .await?
-    else {
-        archive(client, msg.msg_id).await?;
-        return Ok(true);
-    };
-    let (kind, state, not_due, cancel_requested): (String, String, bool, bool) = (job.get(0), job.get(1), job.get(2), job.get(3));
-    if !matches!(state.as_str(), "queued" | "running") {
-        archive(client, msg.msg_id).await?;
-        return Ok(true);
-    }
-    if not_due {
-        client
-            .execute(&format!("SELECT pgmq.set_vt('{QUEUE}', $1::bigint, (SELECT run_after FROM jitgen.jobs WHERE id = $2))"), &[&msg.msg_id, &job_id])
-            .await?;
+    let (not_due, cancel_requested, claimed): (bool, bool, bool) = (row.get(4), row.get(5), row.get(6));
+    if !claimed {
+        if !matches!(state.as_str(), "queued" | "running") {
+            let archive = conn.stmt(ARCHIVE).await?;
+            conn.client.execute(&archive, &[&msg_id]).await?;
+        } else if cancel_requested && state == "queued" {
+            let end = conn.stmt(END_STATE).await?;
+            let archive = conn.stmt(ARCHIVE).await?;
+            let no_error: Option<Value> = None;
+            conn.client.execute(&end, &[&job_id, &"canceled", &no_error]).await?;
+            conn.client.execute(&archive, &[&msg_id]).await?;
+        } else if not_due {
+            let s = conn.stmt(SET_VT_RUN_AFTER).await?;
+            conn.client.execute(&s, &[&msg_id, &job_id]).await?;
+        }
         return Ok(true);
     }
+    let (payload, attempt, max_attempts): (Value, i32, i32) = (row.get(7), row.get(8), row.get(9));
     let permit: Option<OwnedSemaphorePermit> = match shared.kind_permits.get(&kind) {
         None => None,
         Some(sem) => match sem.clone().try_acquire_owned() {
             Ok(p) => Some(p),
             Err(_) => {
-                // This kind is at its concurrency cap here: let the message come back shortly.
-                client.execute(&format!("SELECT pgmq.set_vt('{QUEUE}', $1::bigint, 1)"), &[&msg.msg_id]).await?;
+                // This kind is at its concurrency cap here: hand the claim back, retry shortly.
+                let unclaim = conn.stmt(UNCLAIM).await?;
+                let vt1 = conn.stmt(SET_VT_SECS).await?;
+                conn.client.execute(&unclaim, &[&job_id, &attempt]).await?;
+                conn.client.execute(&vt1, &[&msg_id, &1i32]).await?;
                 return Ok(true);
             }
         },
     };
-    if cancel_requested && state == "queued" {
-        finish_simple(client, job_id, msg.msg_id, "canceled", None).await?;
-        return Ok(true);
-    }
-    // Claim: a running job here is one whose worker stopped heartbeating (its message came back).
-    let tx = client.transaction().await?;
-    let Some(claimed) = tx
-        .query_opt(
-            "UPDATE jitgen.jobs SET state = 'running', attempts = attempts + 1, started_at = now(),
-                    heartbeat_at = now(), worker = $2, msg_id = $3
-             WHERE id = $1 AND state IN ('queued', 'running')
-             RETURNING payload, attempts, max_attempts",
-            &[&job_id, &shared.config.worker_id, &msg.msg_id],
-        )
-        .await?
-    else {
-        tx.commit().await?;
-        return Ok(true);
-    };
-    let (payload, attempt, max_attempts): (Value, i32, i32) = (claimed.get(0), claimed.get(1), claimed.get(2));
-    tx.execute(
-        "INSERT INTO jitgen.job_attempts (job_id, attempt, worker) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
-        &[&job_id, &attempt, &shared.config.worker_id],
-    )
-    .await?;
-    tx.commit().await?;
 
     let (cancel_tx, cancel_rx) = watch::channel(false);
     let ctx = JobContext { id: job_id, payload, attempt, worker: shared.config.worker_id.clone(), cancel: cancel_rx };
     shared.in_flight.fetch_add(1, Ordering::Relaxed);
     let started = Instant::now();
-    tracing::info!(job_id, %kind, attempt, "job started");
+    tracing::debug!(job_id, %kind, attempt, "job started");
     let outcome = match shared.registry.get(&kind) {
         None => Outcome::Dead(json!({"kind": "unknown_kind", "message": format!("no handler for job kind {kind:?}"),
                                     "known_kinds": shared.registry.kinds()})),
         Some(handler) => {
+            let client = &conn.client;
             let work = handler.work(&ctx, client);
-            let beat = heartbeat(shared, client, job_id, msg.msg_id, cancel_tx);
+            let beat = heartbeat(shared, client, job_id, msg_id, cancel_tx);
             let mut stop = shared.shutdown.clone();
             let drain_deadline = async {
                 let _ = stop.wait_for(|s| *s).await;
@@ -353,10 +396,10 @@ async fn step(shared: &Shared, client: &mut Client) -> Result<bool, tokio_postgr
     };
     drop(permit);
     let label = outcome.label();
-    let result = finish(shared, client, &ctx, msg.msg_id, outcome).await;
+    let result = finish(shared, conn, &ctx, msg_id, outcome).await;
     shared.in_flight.fetch_sub(1, Ordering::Relaxed);
     shared.metrics.finished(&kind, label, started.elapsed());
-    tracing::info!(job_id, %kind, attempt, outcome = label, ms = started.elapsed().as_millis() as u64, "job finished");
+    tracing::debug!(job_id, %kind, attempt, outcome = label, ms = started.elapsed().as_millis() as u64, "job finished");
     result.map(|_| true)
 }
 
@@ -419,102 +462,80 @@ async fn heartbeat(shared: &Shared, client: &Client, job_id: i64, msg_id: i64, c
     }
 }
 
-async fn archive(client: &Client, msg_id: i64) -> Result<(), tokio_postgres::Error> {
-    client.execute(&format!("SELECT pgmq.archive('{QUEUE}', $1::bigint)"), &[&msg_id]).await.map(|_| ())
-}
+type Param = Box<dyn ToSql + Sync + Send>;
 
-async fn finish_simple(client: &mut Client, job_id: i64, msg_id: i64, state: &str, error: Option<Value>) -> Result<(), tokio_postgres::Error> {
-    let tx = client.transaction().await?;
-    tx.execute(
-        "UPDATE jitgen.jobs SET state = $2, error = $3, finished_at = now() WHERE id = $1",
-        &[&job_id, &state, &error],
-    )
-    .await?;
-    tx.execute(&format!("SELECT pgmq.archive('{QUEUE}', $1::bigint)"), &[&msg_id]).await?;
-    tx.commit().await
-}
-
-/// Records the outcome, side effects and message fate in one transaction, provided this
-/// worker still owns the job (after a long stall another worker may have taken it over).
-async fn finish(shared: &Shared, client: &mut Client, ctx: &JobContext, msg_id: i64, outcome: Outcome) -> Result<(), tokio_postgres::Error> {
-    if let Outcome::Lost(e) = outcome {
-        return Err(e);
+/// Records the outcome, side effects and message fate in one transaction, sent as one
+/// pipeline (a single round trip). Its first statement asserts that this worker still owns
+/// the attempt; if not, every later statement fails and COMMIT rolls back.
+async fn finish(shared: &Shared, conn: &mut Conn, ctx: &JobContext, msg_id: i64, outcome: Outcome) -> Result<(), tokio_postgres::Error> {
+    let mut batch: Vec<(Statement, Vec<Param>)> = Vec::new();
+    macro_rules! push {
+        ($sql:expr, [$($p:expr),* $(,)?]) => {{
+            let stmt = conn.stmt($sql).await?;
+            batch.push((stmt, vec![$(Box::new($p) as Param),*]));
+        }};
     }
-    let tx = client.transaction().await?;
-    let owned = tx
-        .query_opt(
-            "SELECT 1 FROM jitgen.jobs WHERE id = $1 AND state = 'running' AND worker = $2 AND attempts = $3 FOR UPDATE",
-            &[&ctx.id, &ctx.worker, &ctx.attempt],
-        )
-        .await?;
-    if owned.is_none() {
-        tracing::warn!(job_id = ctx.id, "job was taken over by another worker; dropping this attempt's result");
-        return tx.rollback().await;
-    }
-    let (state, attempt_outcome, error): (&str, &str, Option<Value>) = match &outcome {
-        Outcome::Complete(done) => {
-            for effect in &done.effects {
-                let params: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> =
-                    effect.params.iter().map(|p| p.as_ref() as &(dyn tokio_postgres::types::ToSql + Sync)).collect();
-                tx.execute(effect.sql, &params).await?;
-            }
-            tx.execute(
-                "UPDATE jitgen.jobs SET state = 'complete', result = $2, error = NULL, progress = 1, finished_at = now()
-                 WHERE id = $1",
-                &[&ctx.id, &done.result],
-            )
-            .await?;
-            tx.execute(&format!("SELECT pgmq.archive('{QUEUE}', $1::bigint)"), &[&msg_id]).await?;
-            ("complete", "complete", None)
+    push!(BEGIN, []);
+    if let Outcome::Complete(done) = outcome {
+        // The hot path: effects, then one owned-completion statement.
+        for effect in done.effects {
+            let stmt = conn.stmt(effect.sql).await?;
+            batch.push((stmt, effect.params));
         }
+        push!(COMPLETE_OWNED, [ctx.id, ctx.worker.clone(), ctx.attempt, done.result, msg_id]);
+        push!(COMMIT, []);
+        return run_pipeline(conn, &batch, ctx).await;
+    }
+    push!(ASSERT_OWNER, [ctx.id, ctx.worker.clone(), ctx.attempt]);
+    let (attempt_outcome, error): (&str, Option<Value>) = match outcome {
+        Outcome::Lost(e) => return Err(e),
+        Outcome::Complete(_) => unreachable!("handled above"),
         Outcome::Retry(e) => {
-            let delay = shared.config.retry_delay(ctx.attempt);
-            let delay_s = delay.as_secs_f64();
-            tx.execute(
-                "UPDATE jitgen.jobs SET state = 'queued', error = $2,
-                        run_after = clock_timestamp() + make_interval(secs => $3) WHERE id = $1",
-                &[&ctx.id, e, &delay_s],
-            )
-            .await?;
-            tx.execute(
-                &format!("SELECT pgmq.set_vt('{QUEUE}', $1::bigint, (SELECT run_after FROM jitgen.jobs WHERE id = $2))"),
-                &[&msg_id, &ctx.id],
-            )
-            .await?;
-            ("queued", "retry", Some(e.clone()))
+            let delay = shared.config.retry_delay(ctx.attempt).as_secs_f64();
+            push!(RESCHEDULE, [ctx.id, e.clone(), delay]);
+            push!(SET_VT_RUN_AFTER, [msg_id, ctx.id]);
+            ("retry", Some(e))
         }
         Outcome::Released => {
-            tx.execute(
-                "UPDATE jitgen.jobs SET state = 'queued', attempts = attempts - 1, worker = NULL WHERE id = $1",
-                &[&ctx.id],
-            )
-            .await?;
-            tx.execute(&format!("SELECT pgmq.set_vt('{QUEUE}', $1::bigint, 0)"), &[&msg_id]).await?;
-            ("queued", "released", None)
+            push!(RELEASE, [ctx.id]);
+            push!(SET_VT_SECS, [msg_id, 0i32]);
+            ("released", None)
         }
-        Outcome::Failed(e) | Outcome::Dead(e) => {
-            let state = if matches!(outcome, Outcome::Dead(_)) { "dead" } else { "failed" };
-            tx.execute(
-                "UPDATE jitgen.jobs SET state = $2, error = $3, finished_at = now() WHERE id = $1",
-                &[&ctx.id, &state, e],
-            )
-            .await?;
-            tx.execute(&format!("SELECT pgmq.archive('{QUEUE}', $1::bigint)"), &[&msg_id]).await?;
-            (state, state, Some(e.clone()))
+        Outcome::Failed(e) => {
+            push!(END_STATE, [ctx.id, "failed", Some(e.clone())]);
+            push!(ARCHIVE, [msg_id]);
+            ("failed", Some(e))
+        }
+        Outcome::Dead(e) => {
+            push!(END_STATE, [ctx.id, "dead", Some(e.clone())]);
+            push!(ARCHIVE, [msg_id]);
+            ("dead", Some(e))
         }
         Outcome::Canceled => {
-            tx.execute("UPDATE jitgen.jobs SET state = 'canceled', finished_at = now() WHERE id = $1", &[&ctx.id]).await?;
-            tx.execute(&format!("SELECT pgmq.archive('{QUEUE}', $1::bigint)"), &[&msg_id]).await?;
-            ("canceled", "canceled", None)
+            push!(END_STATE, [ctx.id, "canceled", None::<Value>]);
+            push!(ARCHIVE, [msg_id]);
+            ("canceled", None)
         }
-        Outcome::Lost(_) => unreachable!("handled above"),
     };
-    tx.execute(
-        "UPDATE jitgen.job_attempts SET finished_at = clock_timestamp(), outcome = $3, error = $4
-         WHERE job_id = $1 AND attempt = $2",
-        &[&ctx.id, &ctx.attempt, &attempt_outcome, &error],
-    )
-    .await?;
-    let _ = state;
-    tx.commit().await
+    push!(ATTEMPT_DONE, [ctx.id, ctx.attempt, attempt_outcome, error]);
+    push!(COMMIT, []);
+    run_pipeline(conn, &batch, ctx).await
+}
+
+/// Sends a whole transaction at once and waits for every result: one round trip.
+async fn run_pipeline(conn: &Conn, batch: &[(Statement, Vec<Param>)], ctx: &JobContext) -> Result<(), tokio_postgres::Error> {
+    let client = &conn.client;
+    let results = futures_util::future::join_all(batch.iter().map(|(stmt, params)| {
+        let refs: Vec<&(dyn ToSql + Sync)> = params.iter().map(|p| p.as_ref() as &(dyn ToSql + Sync)).collect();
+        async move { client.execute(stmt, &refs).await }
+    }))
+    .await;
+    match results.into_iter().find_map(Result::err) {
+        None => Ok(()),
+        Some(e) if e.code() == Some(&tokio_postgres::error::SqlState::OBJECT_NOT_IN_PREREQUISITE_STATE) => {
+            tracing::warn!(job_id = ctx.id, attempt = ctx.attempt, "job was taken over by another worker; this attempt's result is dropped");
+            Ok(())
+        }
+        Some(e) => Err(e),
+    }
 }
