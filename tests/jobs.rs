@@ -309,3 +309,22 @@ async fn a_stalled_worker_loses_its_job_and_its_late_result_is_dropped() {
     assert_eq!(count(&c, &format!("SELECT count(*) FROM jitgen_echo_log WHERE job_id = {id}")).await, 1);
     assert_eq!(j["state"], json!("complete"));
 }
+
+#[tokio::test]
+async fn jobs_enqueued_one_by_one_while_workers_listen_are_never_lost() {
+    // A woken worker can read a message in the instant its job commits; the job must still run.
+    let db = TestDb::migrated().await;
+    let c = db.client().await;
+    let _w = Worker::start(&db.url, &[("JITGEN_WORKERS", "4")]);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let mut ids = Vec::new();
+    for i in 0..300 {
+        ids.push(enqueue(&c, "echo", json!({"i": i})).await);
+    }
+    let done = poll_until(Duration::from_secs(60), || async {
+        (count(&c, "SELECT count(*) FROM jitgen.jobs WHERE state = 'complete'").await == 300).then_some(())
+    })
+    .await;
+    let stuck = count(&c, "SELECT count(*) FROM jitgen.jobs WHERE state <> 'complete'").await;
+    assert!(done.is_some(), "{stuck} of 300 jobs never completed");
+}

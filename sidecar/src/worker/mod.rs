@@ -291,6 +291,7 @@ const READ_AND_CLAIM: &str = "WITH m AS MATERIALIZED (
 const UNCLAIM: &str = "WITH a AS (DELETE FROM jitgen.job_attempts WHERE job_id = $1 AND attempt = $2)
      UPDATE jitgen.jobs SET state = 'queued', attempts = attempts - 1, worker = NULL WHERE id = $1 AND attempts = $2";
 const ARCHIVE: &str = "SELECT pgmq.archive('jitgen_jobs', $1::bigint)";
+const JOB_EXISTS: &str = "SELECT 1 FROM jitgen.jobs WHERE id = $1";
 const SET_VT_SECS: &str = "SELECT pgmq.set_vt('jitgen_jobs', $1::bigint, $2::int)";
 const SET_VT_RUN_AFTER: &str =
     "SELECT pgmq.set_vt('jitgen_jobs', $1::bigint, (SELECT run_after FROM jitgen.jobs WHERE id = $2))";
@@ -323,12 +324,25 @@ async fn step(shared: &Shared, conn: &mut Conn) -> Result<bool, tokio_postgres::
     let msg_id: i64 = row.get(0);
     let message: Value = row.get(1);
     let (kind, state): (Option<String>, Option<String>) = (row.get(2), row.get(3));
-    let job_id = message.get("job_id").and_then(Value::as_i64);
-    let (Some(job_id), Some(kind), Some(state)) = (job_id, kind, state) else {
-        // No job behind the message (malformed, or the job row was deleted): drop it.
-        tracing::warn!(msg_id, %message, "message without a job archived");
+    let Some(job_id) = message.get("job_id").and_then(Value::as_i64) else {
+        tracing::warn!(msg_id, %message, "malformed message archived");
         let archive = conn.stmt(ARCHIVE).await?;
         conn.client.execute(&archive, &[&msg_id]).await?;
+        return Ok(true);
+    };
+    let (Some(kind), Some(state)) = (kind, state) else {
+        // pgmq.read runs with a newer snapshot than the statement around it, so a message can
+        // be seen in the instant its job commits while the job row is not yet visible here.
+        // Look again with a fresh snapshot before concluding the job is gone.
+        let exists = conn.stmt(JOB_EXISTS).await?;
+        if conn.client.query_opt(&exists, &[&job_id]).await?.is_some() {
+            let again = conn.stmt(SET_VT_SECS).await?;
+            conn.client.execute(&again, &[&msg_id, &0i32]).await?;
+        } else {
+            tracing::warn!(msg_id, job_id, "message for a deleted job archived");
+            let archive = conn.stmt(ARCHIVE).await?;
+            conn.client.execute(&archive, &[&msg_id]).await?;
+        }
         return Ok(true);
     };
     let (not_due, cancel_requested, claimed): (bool, bool, bool) = (row.get(4), row.get(5), row.get(6));
