@@ -11,5 +11,5 @@ cargo build --release -p jitgen-sidecar
 [ "${JITGEN_BENCH_SKIP_INSTALL:-0}" = 1 ] || install_extension release
 start_cluster
 trap stop_cluster EXIT
-target/release/jitgen migrate >/dev/null
+JITGEN_LOG=warn target/release/jitgen migrate >/dev/null
 target/release/jitgen bench-queue --samples "$SAMPLES" --jobs "$JOBS" --connections 4

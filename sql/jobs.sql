@@ -32,14 +32,15 @@ CREATE UNIQUE INDEX jobs_one_active_per_key ON jitgen.jobs (kind, key)
     WHERE key IS NOT NULL AND state IN ('queued', 'running');
 -- No index on state: pgmq finds the work, and every state change would pay for one.
 
--- One row per attempt: when it ran, on which worker, how it ended.
+-- One row per finished attempt: when it ran, on which worker, how it ended. An attempt cut
+-- short by a crash is recorded as 'lost' when another worker takes the job over.
 CREATE TABLE jitgen.job_attempts (
     job_id      bigint      NOT NULL REFERENCES jitgen.jobs (id) ON DELETE CASCADE,
     attempt     int         NOT NULL,
     worker      text        NOT NULL,
     started_at  timestamptz NOT NULL DEFAULT clock_timestamp(),
     finished_at timestamptz,
-    outcome     text CHECK (outcome IN ('complete', 'retry', 'failed', 'dead', 'canceled', 'released')),
+    outcome     text CHECK (outcome IN ('complete', 'retry', 'failed', 'dead', 'canceled', 'released', 'lost')),
     error       jsonb,
     PRIMARY KEY (job_id, attempt)
 );

@@ -15,8 +15,19 @@ async fn connect(url: &str) -> anyhow::Result<Client> {
     Ok(c)
 }
 
-fn start_worker(url: &str, listen: bool, slots: usize) -> anyhow::Result<Child> {
-    Ok(Command::new(std::env::current_exe()?)
+/// A worker child that is stopped however the benchmark ends, errors included.
+struct WorkerGuard(Option<Child>);
+
+impl Drop for WorkerGuard {
+    fn drop(&mut self) {
+        if let Some(child) = self.0.take() {
+            stop(child);
+        }
+    }
+}
+
+fn start_worker(url: &str, listen: bool, slots: usize) -> anyhow::Result<WorkerGuard> {
+    Ok(WorkerGuard(Some(Command::new(std::env::current_exe()?)
         .arg("run")
         .env("DATABASE_URL", url)
         .env("JITGEN_LOG", "warn")
@@ -26,7 +37,7 @@ fn start_worker(url: &str, listen: bool, slots: usize) -> anyhow::Result<Child> 
         .env("JITGEN_WORKERS", slots.to_string())
         .env("JITGEN_WORKER_ID", format!("bench-{}", fastrand::u32(..)))
         .stdout(Stdio::null())
-        .spawn()?)
+        .spawn()?)))
 }
 
 fn stop(mut child: Child) {
@@ -74,7 +85,7 @@ async fn latency(url: &str, listen: bool, samples: usize) -> anyhow::Result<(f64
         tokio::time::sleep(Duration::from_millis(25) + Duration::from_micros(fastrand::u64(..20_000))).await;
     }
     wait_all_done(&c, first, samples as i64, Duration::from_secs(120)).await?;
-    stop(worker);
+    drop(worker);
     let mut ms: Vec<f64> = c
         .query(
             "SELECT extract(epoch FROM a.started_at - j.created_at)::float8 * 1000
@@ -95,7 +106,7 @@ async fn echo_throughput(url: &str, jobs: i64, slots: usize) -> anyhow::Result<f
     c.execute("SELECT jitgen.enqueue('echo', jsonb_build_object('i', i)) FROM generate_series(1, $1::int) i", &[&(jobs as i32)]).await?;
     let worker = start_worker(url, true, slots)?;
     wait_all_done(&c, first, jobs, Duration::from_secs(600)).await?;
-    stop(worker);
+    drop(worker);
     // From the first start to the last finish: the worker's own start-up is not counted.
     let secs: f64 = c
         .query_one(

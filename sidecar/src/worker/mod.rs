@@ -207,9 +207,24 @@ async fn mark_stopped(shared: &Shared) {
 pub struct Conn {
     pub client: Client,
     cache: HashMap<&'static str, Statement>,
+    read_and_claim: &'static str,
+    complete_owned: &'static str,
 }
 
 impl Conn {
+    /// Picks the inlined queue statements when they prepare against the installed pgmq.
+    async fn new(client: Client) -> Conn {
+        let mut conn = Conn { client, cache: HashMap::new(), read_and_claim: READ_AND_CLAIM, complete_owned: COMPLETE_OWNED };
+        let inline = conn.stmt(READ_AND_CLAIM_INLINE).await.is_ok() && conn.stmt(COMPLETE_OWNED_INLINE).await.is_ok();
+        if inline {
+            conn.read_and_claim = READ_AND_CLAIM_INLINE;
+            conn.complete_owned = COMPLETE_OWNED_INLINE;
+        } else {
+            tracing::info!("pgmq's table layout differs from 1.11: using its functions for reads and archives");
+        }
+        conn
+    }
+
     async fn stmt(&mut self, sql: &'static str) -> Result<Statement, tokio_postgres::Error> {
         if let Some(s) = self.cache.get(sql) {
             return Ok(s.clone());
@@ -224,7 +239,7 @@ impl Conn {
 async fn slot(shared: Arc<Shared>, index: usize) {
     let mut wake = shared.wake.subscribe();
     while let Some(client) = connect(&shared, "slot").await {
-        let mut client = Conn { client, cache: HashMap::new() };
+        let mut client = Conn::new(client).await;
         loop {
             if *shared.shutdown.borrow() {
                 return;
@@ -265,9 +280,9 @@ async fn next_visible_in(client: &Client) -> Option<Duration> {
     secs.map(|s| Duration::from_secs_f64(s.max(0.0)))
 }
 
-// One round trip: read a message, claim its job if it is due, and record the attempt. A
-// running job here is one whose worker stopped heartbeating (its message came back). All parts
-// see one snapshot, so `job` shows the row as it was before the claim.
+// One round trip: read a message and claim its job if it is due. A running job here is one
+// whose worker stopped heartbeating (its message came back): that attempt is recorded as lost.
+// All parts see one snapshot, so `job` shows the row as it was before the claim.
 // pgmq.read is estimated at 1000 rows; scalar subqueries keep every access to
 // jitgen.jobs a primary-key probe (a join would scan the table on every read).
 const READ_AND_CLAIM: &str = "WITH m AS MATERIALIZED (
@@ -280,16 +295,46 @@ const READ_AND_CLAIM: &str = "WITH m AS MATERIALIZED (
         WHERE j.id = (SELECT job_id FROM m) AND j.state IN ('queued', 'running') AND j.run_after <= clock_timestamp()
           AND NOT (j.cancel_requested AND j.state = 'queued')
         RETURNING j.id, j.payload, j.attempts, j.max_attempts),
-     attempt AS (
-        INSERT INTO jitgen.job_attempts (job_id, attempt, worker)
-        SELECT id, attempts, $2 FROM claimed ON CONFLICT DO NOTHING),
-     job AS (SELECT * FROM jitgen.jobs WHERE id = (SELECT job_id FROM m))
+     job AS (SELECT * FROM jitgen.jobs WHERE id = (SELECT job_id FROM m)),
+     lost AS (
+        INSERT INTO jitgen.job_attempts (job_id, attempt, worker, started_at, outcome)
+        SELECT job.id, job.attempts, job.worker, job.started_at, 'lost' FROM job
+        WHERE job.state = 'running' AND EXISTS (SELECT 1 FROM claimed)
+        ON CONFLICT DO NOTHING)
+     SELECT m.msg_id, m.message, job.kind, job.state, job.run_after > clock_timestamp(), job.cancel_requested,
+            c.id IS NOT NULL, c.payload, c.attempts, c.max_attempts
+     FROM m LEFT JOIN job ON true LEFT JOIN claimed AS c ON true";
+// The same, with pgmq.read's statement inlined on our queue's table: a prepared plan instead
+// of pgmq's per-call dynamic SQL, and the read shares the claim's snapshot. Used when the
+// installed pgmq has the table layout this was written against (pgmq 1.11), else the
+// function form above.
+const READ_AND_CLAIM_INLINE: &str = "WITH next AS (
+        SELECT msg_id FROM pgmq.q_jitgen_jobs WHERE vt <= clock_timestamp()
+        ORDER BY msg_id LIMIT 1 FOR UPDATE SKIP LOCKED),
+     m AS MATERIALIZED (
+        UPDATE pgmq.q_jitgen_jobs AS q
+        SET last_read_at = clock_timestamp(), vt = clock_timestamp() + make_interval(secs => $1::int), read_ct = q.read_ct + 1
+        FROM next WHERE q.msg_id = next.msg_id
+        RETURNING q.msg_id, q.message,
+               CASE WHEN jsonb_typeof(q.message->'job_id') = 'number' THEN (q.message->>'job_id')::bigint END AS job_id),
+     claimed AS (
+        UPDATE jitgen.jobs AS j SET state = 'running', attempts = j.attempts + 1, started_at = now(),
+               heartbeat_at = now(), worker = $2, msg_id = (SELECT msg_id FROM m)
+        WHERE j.id = (SELECT job_id FROM m) AND j.state IN ('queued', 'running') AND j.run_after <= clock_timestamp()
+          AND NOT (j.cancel_requested AND j.state = 'queued')
+        RETURNING j.id, j.payload, j.attempts, j.max_attempts),
+     job AS (SELECT * FROM jitgen.jobs WHERE id = (SELECT job_id FROM m)),
+     lost AS (
+        INSERT INTO jitgen.job_attempts (job_id, attempt, worker, started_at, outcome)
+        SELECT job.id, job.attempts, job.worker, job.started_at, 'lost' FROM job
+        WHERE job.state = 'running' AND EXISTS (SELECT 1 FROM claimed)
+        ON CONFLICT DO NOTHING)
      SELECT m.msg_id, m.message, job.kind, job.state, job.run_after > clock_timestamp(), job.cancel_requested,
             c.id IS NOT NULL, c.payload, c.attempts, c.max_attempts
      FROM m LEFT JOIN job ON true LEFT JOIN claimed AS c ON true";
 // Gives a claim back when this worker is at the kind's concurrency cap.
-const UNCLAIM: &str = "WITH a AS (DELETE FROM jitgen.job_attempts WHERE job_id = $1 AND attempt = $2)
-     UPDATE jitgen.jobs SET state = 'queued', attempts = attempts - 1, worker = NULL WHERE id = $1 AND attempts = $2";
+const UNCLAIM: &str =
+    "UPDATE jitgen.jobs SET state = 'queued', attempts = attempts - 1, worker = NULL WHERE id = $1 AND attempts = $2";
 const ARCHIVE: &str = "SELECT pgmq.archive('jitgen_jobs', $1::bigint)";
 const JOB_EXISTS: &str = "SELECT 1 FROM jitgen.jobs WHERE id = $1";
 const SET_VT_SECS: &str = "SELECT pgmq.set_vt('jitgen_jobs', $1::bigint, $2::int)";
@@ -302,22 +347,38 @@ const ASSERT_OWNER: &str = "SELECT jitgen._assert_job_owner($1, $2, $3)";
 // message, in one statement; raises (55000) otherwise, rolling back the handler's effects too.
 const COMPLETE_OWNED: &str = "WITH done AS (
         UPDATE jitgen.jobs SET state = 'complete', result = $4, error = NULL, progress = 1, finished_at = now()
-        WHERE id = $1 AND worker = $2 AND attempts = $3 AND state = 'running' RETURNING id),
+        WHERE id = $1 AND worker = $2 AND attempts = $3 AND state = 'running' RETURNING id, started_at),
      attempt AS (
-        UPDATE jitgen.job_attempts SET finished_at = clock_timestamp(), outcome = 'complete'
-        WHERE job_id = $1 AND attempt = $3 AND EXISTS (SELECT 1 FROM done))
+        INSERT INTO jitgen.job_attempts (job_id, attempt, worker, started_at, finished_at, outcome)
+        SELECT id, $3, $2, started_at, clock_timestamp(), 'complete' FROM done ON CONFLICT DO NOTHING)
      SELECT jitgen._require_owner((SELECT count(*) FROM done), $1, $3), pgmq.archive('jitgen_jobs', $5::bigint)";
+// The same with pgmq.archive's statement inlined (see READ_AND_CLAIM_INLINE).
+const COMPLETE_OWNED_INLINE: &str = "WITH done AS (
+        UPDATE jitgen.jobs SET state = 'complete', result = $4, error = NULL, progress = 1, finished_at = now()
+        WHERE id = $1 AND worker = $2 AND attempts = $3 AND state = 'running' RETURNING id, started_at),
+     attempt AS (
+        INSERT INTO jitgen.job_attempts (job_id, attempt, worker, started_at, finished_at, outcome)
+        SELECT id, $3, $2, started_at, clock_timestamp(), 'complete' FROM done ON CONFLICT DO NOTHING),
+     archived AS (
+        DELETE FROM pgmq.q_jitgen_jobs WHERE msg_id = $5 AND EXISTS (SELECT 1 FROM done)
+        RETURNING msg_id, vt, read_ct, enqueued_at, last_read_at, message, headers),
+     moved AS (
+        INSERT INTO pgmq.a_jitgen_jobs (msg_id, vt, read_ct, enqueued_at, last_read_at, message, headers)
+        SELECT msg_id, vt, read_ct, enqueued_at, last_read_at, message, headers FROM archived)
+     SELECT jitgen._require_owner((SELECT count(*) FROM done), $1, $3)";
 const RESCHEDULE: &str = "UPDATE jitgen.jobs SET state = 'queued', error = $2,
         run_after = clock_timestamp() + make_interval(secs => $3) WHERE id = $1";
 const RELEASE: &str = "UPDATE jitgen.jobs SET state = 'queued', attempts = attempts - 1, worker = NULL WHERE id = $1";
 const END_STATE: &str = "UPDATE jitgen.jobs SET state = $2, error = $3, finished_at = now() WHERE id = $1";
-const ATTEMPT_DONE: &str = "UPDATE jitgen.job_attempts SET finished_at = clock_timestamp(), outcome = $3, error = $4
-        WHERE job_id = $1 AND attempt = $2";
+const ATTEMPT_DONE: &str = "INSERT INTO jitgen.job_attempts (job_id, attempt, worker, started_at, finished_at, outcome, error)
+        SELECT id, $2, $5, started_at, clock_timestamp(), $3, $4 FROM jitgen.jobs WHERE id = $1
+        ON CONFLICT (job_id, attempt) DO UPDATE SET finished_at = EXCLUDED.finished_at, outcome = EXCLUDED.outcome,
+            error = EXCLUDED.error";
 
 /// Reads and handles at most one message; Ok(false) when the queue had nothing visible.
 async fn step(shared: &Shared, conn: &mut Conn) -> Result<bool, tokio_postgres::Error> {
     let vt = shared.config.visibility_timeout.as_secs() as i32;
-    let read = conn.stmt(READ_AND_CLAIM).await?;
+    let read = conn.stmt(conn.read_and_claim).await?;
     let Some(row) = conn.client.query_opt(&read, &[&vt, &shared.config.worker_id]).await? else {
         return Ok(false);
     };
@@ -496,7 +557,7 @@ async fn finish(shared: &Shared, conn: &mut Conn, ctx: &JobContext, msg_id: i64,
             let stmt = conn.stmt(effect.sql).await?;
             batch.push((stmt, effect.params));
         }
-        push!(COMPLETE_OWNED, [ctx.id, ctx.worker.clone(), ctx.attempt, done.result, msg_id]);
+        push!(conn.complete_owned, [ctx.id, ctx.worker.clone(), ctx.attempt, done.result, msg_id]);
         push!(COMMIT, []);
         return run_pipeline(conn, &batch, ctx).await;
     }
@@ -531,7 +592,10 @@ async fn finish(shared: &Shared, conn: &mut Conn, ctx: &JobContext, msg_id: i64,
             ("canceled", None)
         }
     };
-    push!(ATTEMPT_DONE, [ctx.id, ctx.attempt, attempt_outcome, error]);
+    // A released attempt is handed back unfinished and will be claimed again under its number.
+    if attempt_outcome != "released" {
+        push!(ATTEMPT_DONE, [ctx.id, ctx.attempt, attempt_outcome, error, ctx.worker.clone()]);
+    }
     push!(COMMIT, []);
     run_pipeline(conn, &batch, ctx).await
 }
