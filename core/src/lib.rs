@@ -1,3 +1,4 @@
+pub mod adapters;
 pub mod llm;
 pub mod session;
 pub mod validation;

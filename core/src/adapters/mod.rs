@@ -1,0 +1,1 @@
+//! Adapter datasets (seed 004): training pairs from a node's command schemas.
