@@ -188,6 +188,7 @@ async fn a_thousand_jobs_survive_ten_sigkills_with_every_side_effect_exactly_onc
     };
     for _ in 0..10 {
         let mut w = Worker::start(&db.url, &[("JITGEN_WORKERS", "4")]);
+        // A random moment to crash at (fault injection, not synchronisation).
         tokio::time::sleep(Duration::from_millis(150 + next(450))).await;
         w.kill();
     }
@@ -232,6 +233,8 @@ async fn the_worker_reconnects_after_a_postgres_restart() {
     wait_state(&c, first, "complete", Duration::from_secs(10)).await;
     drop(c);
     cluster.stop();
+    // The outage itself (fault injection, not synchronisation): the worker's reconnect
+    // attempts fail for half a second.
     tokio::time::sleep(Duration::from_millis(500)).await;
     cluster.start_again();
     let c = connect(&cluster.url()).await;
@@ -294,15 +297,29 @@ async fn metrics_and_health_endpoints() {
 async fn a_stalled_worker_loses_its_job_and_its_late_result_is_dropped() {
     let db = TestDb::migrated().await;
     let c = db.client().await;
-    let a = Worker::start(&db.url, &[("JITGEN_WORKER_ID", "stalled")]);
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let metrics_addr = format!("127.0.0.1:{port}");
+    let a = Worker::start(&db.url, &[("JITGEN_WORKER_ID", "stalled"), ("JITGEN_METRICS_ADDR", &metrics_addr)]);
     let id = enqueue(&c, "echo", json!({"sleep_ms": 2500})).await;
     wait_state(&c, id, "running", Duration::from_secs(10)).await;
     a.pause();
     let _b = Worker::start(&db.url, &[("JITGEN_WORKER_ID", "rescuer")]);
     wait_state(&c, id, "complete", Duration::from_secs(20)).await;
     a.resume();
-    // Give the stalled worker time to finish its sleep and try to complete.
-    tokio::time::sleep(Duration::from_millis(3500)).await;
+    // Wait until the stalled worker has finished its attempt (its own counter says so).
+    let tried = poll_until(Duration::from_secs(15), || {
+        let addr = metrics_addr.clone();
+        async move {
+            use tokio::io::{AsyncReadExt, AsyncWriteExt};
+            let mut s = tokio::net::TcpStream::connect(&addr).await.ok()?;
+            s.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n").await.ok()?;
+            let mut body = String::new();
+            s.read_to_string(&mut body).await.ok()?;
+            body.contains("jitgen_jobs_finished_total{kind=\"echo\"").then_some(())
+        }
+    })
+    .await;
+    assert!(tried.is_some(), "the stalled worker never finished its attempt");
     let j: Value = c.query_one("SELECT jitgen.job($1)", &[&id]).await.unwrap().get(0);
     assert_eq!(j["worker"], json!("rescuer"));
     assert_eq!(j["result"]["worker"], json!("rescuer"), "the late result must not overwrite the rescuer's");
@@ -315,8 +332,13 @@ async fn jobs_enqueued_one_by_one_while_workers_listen_are_never_lost() {
     // A woken worker can read a message in the instant its job commits; the job must still run.
     let db = TestDb::migrated().await;
     let c = db.client().await;
-    let _w = Worker::start(&db.url, &[("JITGEN_WORKERS", "4")]);
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    let _w = Worker::start(&db.url, &[("JITGEN_WORKERS", "4"), ("JITGEN_WORKER_ID", "racer")]);
+    // Enqueue only once the worker is up, so wake-ups race with the enqueuing commits.
+    let up = poll_until(Duration::from_secs(10), || async {
+        (count(&c, "SELECT count(*) FROM jitgen.workers WHERE id = 'racer'").await == 1).then_some(())
+    })
+    .await;
+    assert!(up.is_some(), "worker did not register");
     let mut ids = Vec::new();
     for i in 0..300 {
         ids.push(enqueue(&c, "echo", json!({"i": i})).await);
