@@ -5,11 +5,8 @@
 source "$(dirname "$0")/../scripts/lib.sh"
 SAMPLES="${1:-300}"
 JOBS="${2:-5000}"
-setup_all
+bench_prepare
 cd "$JG_ROOT"
 cargo build --release -p jitgen-sidecar
-[ "${JITGEN_BENCH_SKIP_INSTALL:-0}" = 1 ] || install_extension release
-start_cluster
-trap stop_cluster EXIT
 JITGEN_LOG=warn target/release/jitgen migrate >/dev/null
 target/release/jitgen bench-queue --samples "$SAMPLES" --jobs "$JOBS" --connections 4

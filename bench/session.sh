@@ -6,9 +6,6 @@
 source "$(dirname "$0")/../scripts/lib.sh"
 CALLS="${1:-100000}"
 REPEATS="${2:-3}"
-setup_all
-[ "${JITGEN_BENCH_SKIP_INSTALL:-0}" = 1 ] || install_extension release
-start_cluster
-trap stop_cluster EXIT
+bench_prepare
 psql -X -q -c "CREATE EXTENSION jitgen"
 PGOPTIONS="-c bench.repeats=$REPEATS" psql -X -q -v ON_ERROR_STOP=1 -v calls="$CALLS" -f "$JG_ROOT/bench/session.sql"

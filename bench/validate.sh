@@ -7,10 +7,7 @@
 source "$(dirname "$0")/../scripts/lib.sh"
 ROWS="${1:-20000}"
 REPEATS="${2:-3}"
-setup_all
-[ "${JITGEN_BENCH_SKIP_INSTALL:-0}" = 1 ] || install_extension release
-start_cluster
-trap stop_cluster EXIT
+bench_prepare
 psql -X -q -c "CREATE EXTENSION jitgen"
 PGOPTIONS="-c bench.repeats=$REPEATS" psql -X -q -v ON_ERROR_STOP=1 -v rows="$ROWS" -v repeats="$REPEATS" \
     -v program="$(cat "$JG_ROOT/core/tests/fixtures/training_program.json")" -f "$JG_ROOT/bench/validate.sql"

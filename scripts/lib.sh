@@ -99,3 +99,12 @@ stop_cluster() {
     rm -rf "$(dirname "$JG_PGDATA")"
     unset JG_PGDATA
 }
+
+# For benchmarks: installs what is missing and the release extension (skipped with
+# JITGEN_BENCH_SKIP_INSTALL=1), then a throwaway cluster that is removed on exit.
+bench_prepare() {
+    setup_all
+    [ "${JITGEN_BENCH_SKIP_INSTALL:-0}" = 1 ] || install_extension release
+    start_cluster
+    trap stop_cluster EXIT
+}
