@@ -85,7 +85,7 @@ fn kind_matches(kind: ValueKind, v: &Value) -> bool {
         ValueKind::Bool => v.is_boolean(),
         ValueKind::List => v.is_array(),
         ValueKind::Dict => v.is_object(),
-        // Durations arrive as seconds or as text ("90 minutes") that dataset assembly renders.
+        // Durations arrive as seconds or as text ("90 minutes"); both are kept as given.
         ValueKind::TimeDelta => v.is_string() || v.is_number(),
     }
 }
