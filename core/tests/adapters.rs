@@ -12,6 +12,8 @@ use jitgen_core::validation::commands::parse_param_type;
 use jitgen_core::validation::Code;
 use proptest::prelude::*;
 use serde_json::{json, Value};
+mod common;
+use common::command as seed_command;
 
 fn date(s: &str) -> CivilDate {
     CivilDate::parse(s).unwrap_or_else(|| panic!("bad test date {s}"))
@@ -645,22 +647,6 @@ fn jsonl_lines_are_pairs_with_their_split() {
 
 // ---------------------------------------------------------------- invalid input
 
-fn seed_command(name: &str) -> Value {
-    json!({
-        "command_name": name,
-        "description": format!("{name} command"),
-        "parameters": [
-            {"name": "city", "type": "str", "required": true},
-            {"name": "days", "type": "int", "required": false},
-            {"name": "unit", "type": "str", "required": false, "enum_values": ["celsius", "fahrenheit"]}
-        ],
-        "examples": [
-            {"voice_command": format!("{name} in Paris"), "expected_parameters": {"city": "Paris"}, "is_primary": true},
-            {"voice_command": format!("{name} in Oslo for 3 days in celsius"),
-             "expected_parameters": {"city": "Oslo", "days": 3, "unit": "celsius"}}
-        ]
-    })
-}
 
 #[test]
 fn invalid_payload_reports_the_seed_error_body() {

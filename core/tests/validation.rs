@@ -6,6 +6,8 @@ use jitgen_core::validation::commands::{parse_param_type, validate_commands, Par
 use jitgen_core::validation::{Code, CompiledSchema, Report, DEFAULT_MAX_DETAILS};
 use proptest::prelude::*;
 use serde_json::{json, Value};
+mod common;
+use common::command;
 
 fn program() -> Value {
     serde_json::from_str(include_str!("fixtures/training_program.json")).unwrap()
@@ -22,22 +24,6 @@ fn adjustment() -> Value {
     })
 }
 
-fn command(name: &str) -> Value {
-    json!({
-        "command_name": name,
-        "description": format!("{name} command"),
-        "parameters": [
-            {"name": "city", "type": "str", "required": true},
-            {"name": "days", "type": "int", "required": false},
-            {"name": "unit", "type": "str", "required": false, "enum_values": ["celsius", "fahrenheit"]}
-        ],
-        "examples": [
-            {"voice_command": format!("{name} in Paris"), "expected_parameters": {"city": "Paris"}, "is_primary": true},
-            {"voice_command": format!("{name} in Oslo for 3 days in celsius"),
-             "expected_parameters": {"city": "Oslo", "days": 3, "unit": "celsius"}}
-        ]
-    })
-}
 
 fn validate(b: Builtin, doc: &Value) -> Report {
     b.compiled().validate(doc, DEFAULT_MAX_DETAILS)
