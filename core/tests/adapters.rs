@@ -293,7 +293,7 @@ fn positive_pairs_render_dates_but_keep_utterances() {
     let positives: Vec<_> = all_pairs(&d).into_iter().filter(|p| p.kind == PairKind::Positive).collect();
     assert_eq!(positives.len(), 8);
     assert_eq!(d.counts.positives, 8);
-    let by_user = |u: &str| positives.iter().find(|p| p.input.user == u).unwrap_or_else(|| panic!("no pair for {u}"));
+    let by_user = |u: &str| positives.iter().find(|p| p.user == u).unwrap_or_else(|| panic!("no pair for {u}"));
 
     let p = by_user("schedule dentist tomorrow at 9am");
     assert_eq!(p.command, "create_event");
@@ -314,21 +314,21 @@ fn positive_pairs_render_dates_but_keep_utterances() {
 #[test]
 fn pair_json_shape() {
     let d = build(&fixture());
-    let p = all_pairs(&d).into_iter().find(|p| p.input.user == "set a timer for five minutes").unwrap();
+    let p = all_pairs(&d).into_iter().find(|p| p.user == "set a timer for five minutes").unwrap();
     let v = serde_json::to_value(p).unwrap();
-    assert_eq!(v["input"]["user"], json!("set a timer for five minutes"));
-    assert!(v["input"]["system"].as_str().unwrap().contains("set_timer"));
+    assert_eq!(v["user"], json!("set a timer for five minutes"));
+    assert!(d.system.contains("set_timer"));
     assert_eq!(v["output"], json!({"name": "set_timer", "arguments": {"duration": 300}}));
     assert_eq!(v["command"], json!("set_timer"));
     assert_eq!(v["kind"], json!("positive"));
+    assert_eq!(v["required"], json!(["duration"]), "the command's required parameters");
     assert_eq!(p.output.to_target_text(), r#"{"name":"set_timer","arguments":{"duration":300}}"#);
 }
 
 #[test]
 fn system_prompt_has_date_context_and_tool_list() {
     let d = build(&fixture());
-    let system = &d.train.first().or(d.holdout.first()).unwrap().input.system;
-    assert!(all_pairs(&d).iter().all(|p| &p.input.system == system), "one prompt for every pair");
+    let system = &d.system;
     for needle in [
         "Today is 2026-01-18 (Sunday), timezone Europe/Paris.",
         "- get_weather: Current weather or forecast for a city.",
@@ -376,7 +376,7 @@ fn negatives_route_to_existing_command_or_to_no_tool() {
     let negatives: Vec<_> = all_pairs(&d).into_iter().filter(|p| p.kind == PairKind::Negative).collect();
     assert_eq!(negatives.len(), 3);
     assert_eq!(d.counts.negatives, 3);
-    let by_user = |u: &str| negatives.iter().find(|p| p.input.user == u).unwrap();
+    let by_user = |u: &str| negatives.iter().find(|p| p.user == u).unwrap();
 
     // create_event exists: route there, with no arguments.
     let p = by_user("put lunch with Sam on my calendar tomorrow");
@@ -416,7 +416,7 @@ fn negatives_are_deduplicated_and_capped_per_command() {
     }]);
     let d = build(&cmds);
     let users: Vec<&str> =
-        all_pairs(&d).into_iter().filter(|p| p.kind == PairKind::Negative).map(|p| p.input.user.as_str()).collect();
+        all_pairs(&d).into_iter().filter(|p| p.kind == PairKind::Negative).map(|p| p.user.as_str()).collect();
     let mut sorted = users.clone();
     sorted.sort();
     assert_eq!(sorted, vec!["five", "four", "one", "three", "two"]);
@@ -433,7 +433,7 @@ fn confusion_pairs_only_for_look_alike_commands() {
     assert_eq!(commands, BTreeSet::from(["create_event", "get_weather", "list_events"]));
     assert_eq!(d.counts.confusion, 3);
     let p = confusion.iter().find(|p| p.command == "create_event").unwrap();
-    assert_eq!(p.input.user, "schedule dentist tomorrow at 9am", "the primary example");
+    assert_eq!(p.user, "schedule dentist tomorrow at 9am", "the primary example");
     assert_eq!(p.output.name.as_deref(), Some("create_event"));
     assert_eq!(p.output.arguments["when"], json!("2026-01-19T09:00:00"));
 }
@@ -512,7 +512,7 @@ fn holdout_is_about_ten_percent_and_deterministic() {
     assert_eq!(a.train, b.train);
     // The rule is recomputable from the pairs alone.
     for (side, p) in a.pairs() {
-        assert_eq!(side == Split::Holdout, holdout_key(&p.input.user) % 10 == 0, "{}", p.input.user);
+        assert_eq!(side == Split::Holdout, holdout_key(&p.user) % 10 == 0, "{}", p.user);
     }
 }
 
@@ -520,8 +520,8 @@ fn holdout_is_about_ten_percent_and_deterministic() {
 fn holdout_and_train_are_disjoint() {
     for cmds in [fixture(), bulk(25, 20), bulk(3, 7)] {
         let d = build(&cmds);
-        let train_users: BTreeSet<&str> = d.train.iter().map(|p| p.input.user.as_str()).collect();
-        assert!(d.holdout.iter().all(|p| !train_users.contains(p.input.user.as_str())));
+        let train_users: BTreeSet<&str> = d.train.iter().map(|p| p.user.as_str()).collect();
+        assert!(d.holdout.iter().all(|p| !train_users.contains(p.user.as_str())));
         assert!(d.holdout.iter().all(|p| !d.train.contains(p)));
     }
 }
@@ -530,7 +530,7 @@ fn holdout_and_train_are_disjoint() {
 fn confusion_copy_shares_the_side_of_its_positive() {
     let d = build(&fixture());
     for (side, p) in d.pairs().filter(|(_, p)| p.kind == PairKind::Confusion) {
-        let twin = d.pairs().find(|(_, q)| q.kind == PairKind::Positive && q.input.user == p.input.user).unwrap();
+        let twin = d.pairs().find(|(_, q)| q.kind == PairKind::Positive && q.user == p.user).unwrap();
         assert_eq!(side, twin.0);
     }
 }
@@ -553,7 +553,7 @@ fn at_least_one_holdout_pair_from_ten_pairs_on() {
     let d = build(&one_command(&ten));
     assert_eq!(d.counts.holdout, 1);
     let min = ten.iter().min_by_key(|u| holdout_key(u)).unwrap();
-    assert_eq!(&d.holdout[0].input.user, min, "the smallest key is held out");
+    assert_eq!(&d.holdout[0].user, min, "the smallest key is held out");
 
     let nine = unlucky_utterances(9);
     assert_eq!(build(&one_command(&nine)).counts.holdout, 0);
@@ -634,15 +634,23 @@ fn jsonl_lines_are_pairs_with_their_split() {
     let lines: Vec<&str> = all.lines().collect();
     assert_eq!(lines.len(), d.train.len() + d.holdout.len());
     for ((side, pair), line) in d.pairs().zip(&lines) {
-        let mut v: Value = serde_json::from_str(line).unwrap();
+        let v: Value = serde_json::from_str(line).unwrap();
         assert_eq!(v["split"], json!(side.as_str()));
-        v.as_object_mut().unwrap().remove("split");
-        assert_eq!(v, serde_json::to_value(pair).unwrap());
+        assert_eq!(v["system"], json!(d.system));
+        assert_eq!(v["user"], json!(pair.user));
+        assert_eq!(v["target"], json!(pair.output.to_target_text()));
+        assert_eq!(v["tool"], json!(pair.output.name));
+        assert_eq!(v["arguments"], Value::Object(pair.output.arguments.clone()));
+        assert_eq!(v["required"], json!(pair.required));
+        assert_eq!(v["kind"], json!(pair.kind.as_str()));
+        if pair.kind == PairKind::Negative {
+            assert!(pair.required.is_empty(), "negatives are not checked for required parameters");
+        }
     }
     assert_eq!(d.split_jsonl(Split::Train).lines().count(), d.train.len());
     assert_eq!(d.split_jsonl(Split::Holdout).lines().count(), d.holdout.len());
     let first: Value = serde_json::from_str(d.split_jsonl(Split::Train).lines().next().unwrap()).unwrap();
-    assert_eq!(first, serde_json::to_value(&d.train[0]).unwrap());
+    assert_eq!(first["user"], json!(d.train[0].user));
 }
 
 // ---------------------------------------------------------------- invalid input
@@ -934,8 +942,8 @@ proptest! {
             if c.train + c.holdout >= 10 {
                 prop_assert!(c.holdout >= 1);
             }
-            let train_users: BTreeSet<&str> = d.train.iter().map(|p| p.input.user.as_str()).collect();
-            prop_assert!(d.holdout.iter().all(|p| !train_users.contains(p.input.user.as_str())));
+            let train_users: BTreeSet<&str> = d.train.iter().map(|p| p.user.as_str()).collect();
+            prop_assert!(d.holdout.iter().all(|p| !train_users.contains(p.user.as_str())));
             // Command order does not matter.
             let mut reversed = cmds.clone();
             if let Value::Array(list) = &mut reversed { list.reverse(); }

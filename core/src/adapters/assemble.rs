@@ -11,7 +11,7 @@ use super::command::{sorted_views, CommandView};
 use super::dates::{render_param_value, DateContext};
 use super::error::AssembleError;
 use super::negatives::{antipattern_negatives, confusable};
-use super::pairs::{Pair, PairInput, PairKind, ToolCall};
+use super::pairs::{Pair, PairKind, ToolCall};
 use super::params::DatasetParams;
 use super::prompt;
 use super::split::{assign, Split};
@@ -39,6 +39,8 @@ pub struct Dataset {
     /// Normalized ([`DatasetParams::normalized`]).
     pub params: DatasetParams,
     pub date_context: DateContext,
+    /// The system prompt every pair shares: instructions, the date context and the tool list.
+    pub system: String,
     pub train: Vec<Pair>,
     /// Never trained on; for the quality gate.
     pub holdout: Vec<Pair>,
@@ -53,6 +55,7 @@ struct Planned {
     output: ToolCall,
     command: String,
     kind: PairKind,
+    required: Vec<String>,
 }
 
 /// Assembles the dataset of one node.
@@ -112,12 +115,7 @@ pub fn assemble(
             PairKind::Negative => counts.negatives += 1,
             PairKind::Confusion => counts.confusion += 1,
         }
-        let pair = Pair {
-            input: PairInput { system: system.clone(), user: p.user },
-            output: p.output,
-            command: p.command,
-            kind: p.kind,
-        };
+        let pair = Pair { user: p.user, output: p.output, command: p.command, kind: p.kind, required: p.required };
         match side {
             Split::Train => train.push(pair),
             Split::Holdout => holdout.push(pair),
@@ -125,12 +123,13 @@ pub fn assemble(
     }
     counts.train = train.len();
     counts.holdout = holdout.len();
-    let dataset_hash = dataset_hash(base_model_id, train.iter().chain(&holdout), &params, ctx);
+    let dataset_hash = dataset_hash(base_model_id, &system, train.iter().chain(&holdout), &params, ctx);
     Ok(Dataset {
         node_id: node_id.to_string(),
         base_model_id: base_model_id.to_string(),
         params,
         date_context: ctx.clone(),
+        system,
         train,
         holdout,
         dataset_hash,
@@ -143,6 +142,7 @@ fn plan(views: &[CommandView<'_>], ctx: &DateContext) -> Vec<Planned> {
     let similar = confusable(views);
     let mut planned = Vec::new();
     for (c, similar) in views.iter().zip(similar) {
+        let required: Vec<String> = c.params.iter().filter(|p| p.required).map(|p| p.name.to_string()).collect();
         let call = |expected: Option<&Map<String, Value>>| ToolCall {
             name: Some(c.name.to_string()),
             arguments: arguments(c, expected, ctx),
@@ -153,10 +153,17 @@ fn plan(views: &[CommandView<'_>], ctx: &DateContext) -> Vec<Planned> {
                 output: call(e.expected),
                 command: c.name.to_string(),
                 kind: PairKind::Positive,
+                required: required.clone(),
             });
         }
         for (user, output) in antipattern_negatives(c, &names) {
-            planned.push(Planned { user, output, command: c.name.to_string(), kind: PairKind::Negative });
+            planned.push(Planned {
+                user,
+                output,
+                command: c.name.to_string(),
+                kind: PairKind::Negative,
+                required: Vec::new(),
+            });
         }
         if similar {
             if let Some(e) = c.primary_example() {
@@ -165,6 +172,7 @@ fn plan(views: &[CommandView<'_>], ctx: &DateContext) -> Vec<Planned> {
                     output: call(e.expected),
                     command: c.name.to_string(),
                     kind: PairKind::Confusion,
+                    required: required.clone(),
                 });
             }
         }
@@ -184,15 +192,17 @@ fn arguments(c: &CommandView<'_>, expected: Option<&Map<String, Value>>, ctx: &D
 }
 
 /// `dataset_hash`: lower-case hex sha256 of the canonical JSON ([`super::canonical`]) of
-/// `{"base_model_id", "dataset": [train pairs…, holdout pairs…], "date_context", "params"}`.
+/// `{"base_model_id", "dataset": {"pairs": [train pairs…, holdout pairs…], "system"},
+/// "date_context", "params"}`.
 ///
 /// `params` are hashed as given: pass the normalized form ([`DatasetParams::normalized`]), as
 /// [`assemble`] stores it, to reproduce a stored hash.
 ///
-/// Streamed into the hasher instead of building the document, which would hold every copy of
-/// the system prompt twice; a test checks it equals hashing the built document.
+/// Streamed into the hasher instead of building the document; a test checks it equals
+/// hashing the built document.
 pub fn dataset_hash<'a>(
     base_model_id: &str,
+    system: &str,
     pairs: impl IntoIterator<Item = &'a Pair>,
     params: &DatasetParams,
     ctx: &DateContext,
@@ -201,14 +211,16 @@ pub fn dataset_hash<'a>(
     // Keys in canonical (sorted) order.
     h.put("{\"base_model_id\":");
     write_string(base_model_id, &mut h);
-    h.put(",\"dataset\":[");
+    h.put(",\"dataset\":{\"pairs\":[");
     for (i, pair) in pairs.into_iter().enumerate() {
         if i > 0 {
             h.put(",");
         }
         write_canonical(&pair.to_json(), &mut h);
     }
-    h.put("],\"date_context\":");
+    h.put("],\"system\":");
+    write_string(system, &mut h);
+    h.put("},\"date_context\":");
     write_canonical(&ctx.to_json(), &mut h);
     h.put(",\"params\":");
     write_canonical(&params.to_json(), &mut h);
@@ -222,23 +234,22 @@ impl Dataset {
         self.train.iter().map(|p| (Split::Train, p)).chain(self.holdout.iter().map(|p| (Split::Holdout, p)))
     }
 
-    /// `pairs.jsonl` for the trainer: one canonical JSON object per line (training pairs, then
-    /// held-out ones), each pair with an added `"split":"train"|"holdout"`, each line ending in
-    /// `\n`. Canonical text makes the file byte-identical for the same dataset.
+    /// `pairs.jsonl` for the trainer (`jitgen-trainer`'s `Example`): one canonical JSON object
+    /// per line, training pairs then held-out ones, each line ending in `\n`:
+    /// `{"arguments","command","kind","required","split","system","target","tool","user"}`,
+    /// where `target` is [`ToolCall::to_target_text`] (the exact text to learn) and
+    /// `tool`/`arguments` the call it encodes. Canonical text makes the file byte-identical for
+    /// the same dataset.
     pub fn to_jsonl(&self) -> String {
         let mut s = String::new();
         for (side, pair) in self.pairs() {
-            let mut v = pair.to_json();
-            if let Value::Object(map) = &mut v {
-                map.insert("split".into(), Value::String(side.as_str().into()));
-            }
-            s.push_str(&canonical_json(&v));
+            s.push_str(&canonical_json(&self.example_json(side, pair)));
             s.push('\n');
         }
         s
     }
 
-    /// One side only, as pair lines exactly (no `split` field).
+    /// One side only, in the same line format.
     pub fn split_jsonl(&self, side: Split) -> String {
         let pairs = match side {
             Split::Train => &self.train,
@@ -246,16 +257,36 @@ impl Dataset {
         };
         let mut s = String::new();
         for pair in pairs {
-            s.push_str(&canonical_json(&pair.to_json()));
+            s.push_str(&canonical_json(&self.example_json(side, pair)));
             s.push('\n');
         }
         s
     }
 
+    fn example_json(&self, side: Split, pair: &Pair) -> Value {
+        serde_json::json!({
+            "split": side.as_str(),
+            "system": self.system,
+            "user": pair.user,
+            "target": pair.output.to_target_text(),
+            "tool": pair.output.name,
+            "arguments": pair.output.arguments,
+            "required": pair.required,
+            "kind": pair.kind.as_str(),
+            "command": pair.command,
+        })
+    }
+
     /// Recomputes the hash from the stored fields (for a trainer or an audit to verify a
     /// dataset read back from storage).
     pub fn recompute_hash(&self) -> String {
-        dataset_hash(&self.base_model_id, self.train.iter().chain(&self.holdout), &self.params, &self.date_context)
+        dataset_hash(
+            &self.base_model_id,
+            &self.system,
+            self.train.iter().chain(&self.holdout),
+            &self.params,
+            &self.date_context,
+        )
     }
 }
 
@@ -289,7 +320,7 @@ mod tests {
         let pairs: Vec<Value> = d.pairs().map(|(_, p)| p.to_json()).collect();
         let doc = json!({
             "base_model_id": "m1",
-            "dataset": pairs,
+            "dataset": {"pairs": pairs, "system": d.system},
             "params": d.params.to_json(),
             "date_context": d.date_context.to_json(),
         });

@@ -36,7 +36,7 @@ pub use dates::{
 };
 pub use error::AssembleError;
 pub use negatives::MAX_NEGATIVES_PER_COMMAND;
-pub use pairs::{Pair, PairInput, PairKind, ToolCall};
+pub use pairs::{Pair, PairKind, ToolCall};
 pub use params::DatasetParams;
 pub use prompt::system_prompt;
 pub use split::{holdout_key, Split, HOLDOUT_MODULUS, MIN_PAIRS_FOR_HOLDOUT};

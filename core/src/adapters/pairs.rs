@@ -27,12 +27,6 @@ impl PairKind {
     }
 }
 
-#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
-pub struct PairInput {
-    pub system: String,
-    pub user: String,
-}
-
 /// The tool call the model must produce; `name: null` means "no tool".
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
 pub struct ToolCall {
@@ -61,14 +55,22 @@ impl ToolCall {
     }
 }
 
+/// One supervised pair. The system prompt is shared by every pair of a dataset and lives once
+/// in [`super::Dataset::system`]: a 200-command node has a prompt of tens of kilobytes, and
+/// 2000 copies of it would dominate both the stored jsonb and the hashing time.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
 pub struct Pair {
-    pub input: PairInput,
+    /// The user utterance.
+    pub user: String,
     pub output: ToolCall,
     /// The command whose example or antipattern produced the pair (for a negative, the
     /// command that *declared* the antipattern, not the one it routes to).
     pub command: String,
     pub kind: PairKind,
+    /// The required parameters of the called command, for the quality gate's
+    /// required-parameter presence rate. Empty for negatives: they teach routing, and their
+    /// arguments are not the node's examples.
+    pub required: Vec<String>,
 }
 
 impl Pair {
@@ -76,10 +78,11 @@ impl Pair {
     /// checks it equals the serde form.
     pub fn to_json(&self) -> Value {
         json!({
-            "input": {"system": self.input.system, "user": self.input.user},
+            "user": self.user,
             "output": self.output.to_json(),
             "command": self.command,
             "kind": self.kind.as_str(),
+            "required": self.required,
         })
     }
 }
