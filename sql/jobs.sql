@@ -158,6 +158,24 @@ BEGIN
     RETURN jitgen.job(j.id);
 END $$;
 
+-- Setting cancel_requested on a queued job cancels it at once, whoever sets it (cancel_job,
+-- cancel_adapter_job as a node role, a plain UPDATE): its message is archived so no worker
+-- wakes for it. SECURITY DEFINER because node roles have no rights on the queue.
+CREATE FUNCTION jitgen._job_cancel_requested() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    NEW.state := 'canceled';
+    NEW.finished_at := now();
+    IF OLD.msg_id IS NOT NULL THEN
+        PERFORM pgmq.archive('jitgen_jobs', OLD.msg_id);
+    END IF;
+    RETURN NEW;
+END $$;
+
+CREATE TRIGGER jobs_cancel_queued BEFORE UPDATE OF cancel_requested ON jitgen.jobs FOR EACH ROW
+    WHEN (NEW.cancel_requested AND NOT OLD.cancel_requested AND OLD.state = 'queued' AND NEW.state = 'queued')
+    EXECUTE FUNCTION jitgen._job_cancel_requested();
+
 -- Puts a failed, dead or canceled job back in the queue with a fresh attempt budget.
 CREATE FUNCTION jitgen.retry_job(id bigint) RETURNS jsonb LANGUAGE plpgsql AS $$
 DECLARE j jitgen.jobs;

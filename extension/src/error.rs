@@ -1,5 +1,6 @@
 //! Every error a SQL caller can cause, with its SQLSTATE, DETAIL and a HINT naming the fix.
 
+use jitgen_core::adapters::AssembleError;
 use jitgen_core::session::InputError;
 use jitgen_core::validation::{CompileError, Report};
 use pgrx::pg_sys::panic::ErrorReport;
@@ -18,6 +19,8 @@ pub enum JitgenError {
     DocumentTooDeep { limit: usize },
     DocumentUnrepresentable { reason: String },
     InvalidInput(InputError),
+    /// A node's command list or training parameters cannot become a dataset.
+    Assemble(AssembleError),
     Internal { context: &'static str, message: String },
 }
 
@@ -100,6 +103,24 @@ impl JitgenError {
                 Some(e.detail.clone().unwrap_or_else(|| format!("field: {} ({})", if e.field.is_empty() { "(root)" } else { &e.field }, e.kind.as_str()))),
                 Some(e.hint.clone()),
             ),
+            JitgenError::Assemble(AssembleError::Invalid(report)) => JitgenError::DocumentInvalid {
+                subject: "command_schema".into(),
+                validate_call: "jitgen.validate_commands(command_schema)".into(),
+                report,
+            }
+            .parts(),
+            JitgenError::Assemble(e @ AssembleError::TooManyPairs { .. }) => (
+                ERRCODE_PROGRAM_LIMIT_EXCEEDED,
+                e.to_string(),
+                Some(e.detail()),
+                Some(format!("{}.", capitalise(&e.hint()))),
+            ),
+            JitgenError::Assemble(e @ AssembleError::InvalidArgument { .. }) => (
+                ERRCODE_INVALID_PARAMETER_VALUE,
+                e.to_string(),
+                Some(e.detail()),
+                Some(format!("{}.", capitalise(&e.hint()))),
+            ),
             JitgenError::Internal { context, message } => (
                 ERRCODE_INTERNAL_ERROR,
                 format!("jitgen internal error while {context}"),
@@ -122,6 +143,14 @@ impl JitgenError {
         }
         report.report(PgLogLevel::ERROR);
         unreachable!("ERROR-level reports do not return")
+    }
+}
+
+fn capitalise(s: &str) -> String {
+    let mut c = s.chars();
+    match c.next() {
+        Some(first) => first.to_uppercase().chain(c).collect(),
+        None => String::new(),
     }
 }
 

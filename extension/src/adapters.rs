@@ -1,0 +1,69 @@
+//! Adapter datasets in the database: the Rust half of `sql/adapters.sql`.
+//!
+//! `_assemble_adapter_dataset` is the only entry point; the scheduling, coalescing, rate limit
+//! and row-level security live in SQL where an operator can read them.
+
+use jitgen_core::adapters::{assemble, AssembleError, CivilDate, DatasetParams, DateContext};
+use pgrx::prelude::*;
+use serde_json::json;
+
+use crate::error::{required, JitgenError};
+use crate::jsonb::{JsonbArg, JsonbText};
+
+/// Validates a node's command list and assembles its dataset. Returns
+/// `{"dataset_hash", "counts", "dataset"}` where `dataset` is the stored form (system prompt
+/// once, pairs split into train and holdout). Raises 22023 with the seed-004 error body as
+/// DETAIL for invalid commands and 54000 with the pair count above the limit.
+///
+/// Immutable: `today` is an argument, so the same inputs always give the same dataset.
+#[pg_extern(immutable, parallel_safe)]
+fn _assemble_adapter_dataset(
+    node_id: Option<&str>,
+    base_model_id: Option<&str>,
+    commands: Option<JsonbArg>,
+    params: Option<JsonbArg>,
+    today: Option<&str>,
+    timezone: Option<&str>,
+) -> JsonbText {
+    const F: &str = "_assemble_adapter_dataset";
+    let node_id = required(node_id, F, "node_id", "Pass the node's id.");
+    let base_model_id = required(base_model_id, F, "base_model_id", "Pass the base model id.");
+    let commands = required(commands, F, "commands", "Pass the node's command list as a jsonb array.");
+    let commands = commands.to_value().unwrap_or_else(|e| e.raise(F));
+    let params = match params {
+        None => DatasetParams::default(),
+        Some(p) => {
+            let value = p.to_value().unwrap_or_else(|e| e.raise(F));
+            DatasetParams::from_json(&value).unwrap_or_else(|e| JitgenError::Assemble(e).raise(F))
+        }
+    };
+    let today = required(today, F, "today", "Pass the date context's day as 'YYYY-MM-DD'.");
+    let Some(today) = CivilDate::parse(today) else {
+        JitgenError::Assemble(AssembleError::InvalidArgument {
+            field: "date_context.today".into(),
+            message: format!("{today:?} is not a date in YYYY-MM-DD form"),
+        })
+        .raise(F)
+    };
+    let ctx = DateContext::new(today, timezone.unwrap_or("UTC"));
+    let dataset =
+        assemble(node_id, base_model_id, &commands, &params, &ctx).unwrap_or_else(|e| JitgenError::Assemble(e).raise(F));
+    let body = json!({
+        "dataset_hash": dataset.dataset_hash,
+        "counts": dataset.counts,
+        "dataset": dataset,
+    });
+    JsonbText(body.to_string())
+}
+
+/// Checks a node's LoRA parameters (`jitgen.nodes.params`) the way dataset assembly reads
+/// them; raises 22023 naming the field. Returns the normalized parameters with defaults.
+#[pg_extern(immutable, parallel_safe, strict)]
+fn _check_adapter_params(params: JsonbArg) -> JsonbText {
+    const F: &str = "_check_adapter_params";
+    let value = params.to_value().unwrap_or_else(|e| e.raise(F));
+    let params = DatasetParams::from_json(&value).unwrap_or_else(|e| JitgenError::Assemble(e).raise(F));
+    JsonbText(serde_json::to_string(&params.normalized()).unwrap_or_else(|e| {
+        JitgenError::Internal { context: "serialising adapter parameters", message: e.to_string() }.raise(F)
+    }))
+}
