@@ -163,7 +163,12 @@ BEGIN
             DETAIL = 'Members of a node''s owner_role act as the node: they post its commands and read its jobs.',
             HINT = format('CREATE ROLE %I; then register the node again.', owner_role);
     END IF;
-    PERFORM now() AT TIME ZONE timezone;  -- 22023 for an unknown time zone
+    IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_timezone_names z WHERE z.name = timezone)
+       AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_timezone_abbrevs z WHERE z.abbrev = timezone) THEN
+        RAISE EXCEPTION 'unknown time zone "%"', timezone USING ERRCODE = '22023',
+            DETAIL = 'Relative dates in the node''s examples ("tomorrow") are rendered in its time zone.',
+            HINT = 'Use an IANA name such as ''Europe/Paris''; SELECT name FROM pg_timezone_names lists them.';
+    END IF;
     PERFORM jitgen._check_adapter_params(params);
     INSERT INTO jitgen.nodes AS n (node_id, tenant, base_model_id, owner_role, max_jobs_per_hour, timezone, params)
     VALUES (node_id, tenant, base_model_id, owner_role, coalesce(max_jobs_per_hour, 6), coalesce(timezone, 'UTC'),
