@@ -74,7 +74,7 @@ pub fn write_tokenizer(dir: &Path, corpus: &[String], vocab_size: usize) -> Resu
     Ok(tk.get_vocab_size(true))
 }
 
-/// Writes `config.json`, `model.safetensors` (random, std 0.02; biases random too so tests
+/// Writes `config.json`, `model.safetensors` (random: linear layers std 1/sqrt(fan_in), embeddings and head 0.1, norms ~1; biases random too so tests
 /// exercise them) and `tokenizer.json` into `dir`.
 pub fn make_tiny_model(dir: &Path, spec: &TinySpec, corpus: &[String]) -> Result<(), TrainError> {
     std::fs::create_dir_all(dir).map_err(err)?;
@@ -113,29 +113,34 @@ pub fn make_tiny_model(dir: &Path, spec: &TinySpec, corpus: &[String]) -> Result
     tch::manual_seed(spec.seed);
     let opts = (Kind::Float, Device::Cpu);
     let randn = |shape: &[i64]| Tensor::randn(shape, opts) * 0.02;
+    // Linear layers at 1/sqrt(fan_in): activations of order one, so that a random base passes
+    // enough of the input forward for an adapter to learn from (0.02 everywhere drowns it).
+    let linear = |out_f: i64, in_f: i64| Tensor::randn([out_f, in_f], opts) / (in_f as f64).sqrt();
     let (h, i, kvd) = (spec.hidden_size, spec.intermediate_size, spec.kv_heads * head_dim);
     let qd = spec.heads * head_dim;
     let mut t: Vec<(String, Tensor)> = vec![
-        ("model.embed_tokens.weight".into(), randn(&[vocab, h])),
+        // Embeddings and head ~5× wider than the rest: with the head at 0.02 the largest logit a
+        // normalized hidden state can reach is ~2.5, which caps how well any adapter can fit.
+        ("model.embed_tokens.weight".into(), randn(&[vocab, h]) * 5.0),
         ("model.norm.weight".into(), Tensor::ones([h], opts) + randn(&[h])),
     ];
     if !spec.tie_word_embeddings {
-        t.push(("lm_head.weight".into(), randn(&[vocab, h])));
+        t.push(("lm_head.weight".into(), randn(&[vocab, h]) * 5.0));
     }
     for l in 0..spec.layers {
         let p = format!("model.layers.{l}");
-        t.push((format!("{p}.self_attn.q_proj.weight"), randn(&[qd, h])));
-        t.push((format!("{p}.self_attn.k_proj.weight"), randn(&[kvd, h])));
-        t.push((format!("{p}.self_attn.v_proj.weight"), randn(&[kvd, h])));
-        t.push((format!("{p}.self_attn.o_proj.weight"), randn(&[h, qd])));
+        t.push((format!("{p}.self_attn.q_proj.weight"), linear(qd, h)));
+        t.push((format!("{p}.self_attn.k_proj.weight"), linear(kvd, h)));
+        t.push((format!("{p}.self_attn.v_proj.weight"), linear(kvd, h)));
+        t.push((format!("{p}.self_attn.o_proj.weight"), linear(h, qd)));
         if spec.arch == Arch::Qwen2 {
             t.push((format!("{p}.self_attn.q_proj.bias"), randn(&[qd])));
             t.push((format!("{p}.self_attn.k_proj.bias"), randn(&[kvd])));
             t.push((format!("{p}.self_attn.v_proj.bias"), randn(&[kvd])));
         }
-        t.push((format!("{p}.mlp.gate_proj.weight"), randn(&[i, h])));
-        t.push((format!("{p}.mlp.up_proj.weight"), randn(&[i, h])));
-        t.push((format!("{p}.mlp.down_proj.weight"), randn(&[h, i])));
+        t.push((format!("{p}.mlp.gate_proj.weight"), linear(i, h)));
+        t.push((format!("{p}.mlp.up_proj.weight"), linear(i, h)));
+        t.push((format!("{p}.mlp.down_proj.weight"), linear(h, i)));
         t.push((format!("{p}.input_layernorm.weight"), Tensor::ones([h], opts) + randn(&[h])));
         t.push((format!("{p}.post_attention_layernorm.weight"), Tensor::ones([h], opts) + randn(&[h])));
     }

@@ -41,6 +41,8 @@ pub struct TrainConfig {
     pub gradient_checkpointing: bool,
     /// Train on CUDA in bf16 when available.
     pub use_cuda: bool,
+    /// Run the shared system prompt once per batch (exact; false is the plain baseline).
+    pub share_prefix: bool,
 }
 
 impl Default for TrainConfig {
@@ -64,6 +66,7 @@ impl Default for TrainConfig {
             threads: None,
             gradient_checkpointing: false,
             use_cuda: true,
+            share_prefix: true,
         }
     }
 }
@@ -140,16 +143,28 @@ pub fn lr_at(cfg: &TrainConfig, step: usize, total: usize) -> f64 {
 
 /// Loss of one batch: the shared system prefix runs once (batch 1) and its keys and values are
 /// broadcast to every example; the logits are computed only where a target token is predicted.
-pub fn batch_loss(model: &Model, examples: &[Encoded], batch: &[usize], pad: i64, train: bool) -> Result<(Tensor, usize), TrainError> {
+pub fn batch_loss(
+    model: &Model,
+    examples: &[Encoded],
+    batch: &[usize],
+    pad: i64,
+    train: bool,
+    share_prefix: bool,
+) -> Result<(Tensor, usize), TrainError> {
     let device = model.device;
-    let system = &examples[batch[0]].system;
-    let width = batch.iter().map(|&i| examples[i].prompt.len() + examples[i].target.len()).max().unwrap_or(0);
+    let empty = Vec::new();
+    let system = if share_prefix { &examples[batch[0]].system } else { &empty };
+    let row_of = |e: &Encoded| -> Vec<i64> {
+        let sys = if share_prefix { &[][..] } else { &e.system[..] };
+        sys.iter().chain(&e.prompt).chain(&e.target).copied().collect()
+    };
+    let width = batch.iter().map(|&i| row_of(&examples[i]).len()).max().unwrap_or(0);
     let mut ids = Vec::with_capacity(batch.len() * width);
     let mut labels = Vec::with_capacity(batch.len() * width);
     for &i in batch {
         let e = &examples[i];
-        let mut row: Vec<i64> = e.prompt.iter().chain(&e.target).copied().collect();
-        let first_target = e.prompt.len();
+        let mut row = row_of(e);
+        let first_target = row.len() - e.target.len();
         // Position p predicts row[p+1]; only predictions of target tokens count.
         let mut lab: Vec<i64> =
             (0..row.len()).map(|p| if p + 1 < row.len() && p + 1 >= first_target { row[p + 1] } else { -100 }).collect();
@@ -210,7 +225,7 @@ pub fn run(
                 return Err(TrainError::Canceled);
             }
             opt.set_lr(lr_at(cfg, step, total));
-            let (loss, _) = batch_loss(model, examples, batch, pad, true)?;
+            let (loss, _) = batch_loss(model, examples, batch, pad, true, cfg.share_prefix)?;
             opt.backward_step_clip_norm(&loss, cfg.grad_clip);
             let l = loss.double_value(&[]);
             if !l.is_finite() {

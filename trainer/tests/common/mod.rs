@@ -43,11 +43,23 @@ const ROOMS: [&str; 6] = ["kitchen", "bedroom", "office", "hall", "garage", "gar
 /// A synthetic tool-calling set: `commands` tools × `per` examples, one system prompt listing
 /// every tool, about 10% held out (every tenth example of each tool).
 pub fn synthetic(commands: usize, per: usize) -> Vec<Example> {
+    synthetic_with(commands, per, false)
+}
+
+/// With `long_system`, the system prompt lists every tool, as seed-004 prompts do.
+pub fn synthetic_with(commands: usize, per: usize, long_system: bool) -> Vec<Example> {
     let names: Vec<String> = (0..commands).map(|c| format!("{}_{}", VERBS[c % VERBS.len()], NOUNS[c % NOUNS.len()])).collect();
-    let mut system = String::from("You route voice commands to tools. Answer with one JSON tool call.\nTools:\n");
-    for n in &names {
-        system.push_str(&format!("- {n}: room (str, required)\n"));
-    }
+    // Short on purpose: a random base attends almost uniformly, and a long prompt would bury
+    // the few words that decide the tool. Benchmarks use the long, seed-like prompt.
+    let system = if long_system {
+        let mut s = String::from("You route voice commands to tools. Answer with one JSON tool call.\nTools:\n");
+        for n in &names {
+            s.push_str(&format!("- {n}: room (str, required)\n"));
+        }
+        s
+    } else {
+        String::from("You route voice commands to tools. Answer with one JSON tool call.")
+    };
     let mut out = Vec::new();
     for (c, name) in names.iter().enumerate() {
         for e in 0..per {
