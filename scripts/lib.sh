@@ -37,7 +37,7 @@ ensure_apt_packages() {
 
 ensure_base_packages() {
     ensure_apt_packages postgresql-$JG_PG_MAJOR postgresql-server-dev-$JG_PG_MAJOR libclang-dev clang \
-        mosquitto sudo pkg-config libssl-dev curl
+        mosquitto mosquitto-clients sudo pkg-config libssl-dev curl python3-venv
     # The Debian package starts a cluster of its own; we use throwaway clusters only.
     if command -v pg_lsclusters >/dev/null && pg_lsclusters -h 2>/dev/null | grep -q online; then
         as_root pg_ctlcluster "$JG_PG_MAJOR" main stop 2>/dev/null || true
@@ -56,10 +56,48 @@ ensure_pgrx_init() {
     cargo pgrx init --pg$JG_PG_MAJOR "$JG_PG_CONFIG" >/dev/null
 }
 
+# libtorch for tch 0.26 comes from the PyPI torch 2.13.0 wheel, in a venv cached outside the
+# clone together with what the parity tests and the PEFT benchmark need. A stamp file records
+# the pinned versions; the venv is reused while they match.
+JG_TORCH_PINS="torch==2.13.0 transformers==5.23.0 peft==0.21.2 safetensors==0.8.0 tokenizers==0.23.3 numpy accelerate"
+JG_TORCH_VENV="${JITGEN_TORCH_VENV:-$JG_CACHE/torch-2.13.0}"
+
+ensure_torch_venv() {
+    if [ -f "$JG_TORCH_VENV/.jitgen-pins" ] && [ "$(cat "$JG_TORCH_VENV/.jitgen-pins")" = "$JG_TORCH_PINS" ]; then
+        return 0
+    fi
+    log "installing the torch venv in $JG_TORCH_VENV (once, ~3 min, 5 GB)"
+    python3 -m venv "$JG_TORCH_VENV"
+    # shellcheck disable=SC2086
+    "$JG_TORCH_VENV/bin/pip" install -q --disable-pip-version-check $JG_TORCH_PINS
+    printf '%s' "$JG_TORCH_PINS" > "$JG_TORCH_VENV/.jitgen-pins"
+}
+
+# Environment for building and running anything that links libtorch (tch).
+torch_env() {
+    export LIBTORCH_USE_PYTORCH=1 JITGEN_TORCH_VENV="$JG_TORCH_VENV"
+    export PATH="$JG_TORCH_VENV/bin:$PATH"
+    export LD_LIBRARY_PATH="$JG_TORCH_VENV/lib/python3.11/site-packages/torch/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+}
+
+# The S3-compatible server of the tests and the demo (s3s-fs), cached outside the clone.
+JG_S3S_VERSION=0.14.1
+JG_S3S_FS="$JG_CACHE/s3s-fs-$JG_S3S_VERSION/bin/s3s-fs"
+
+ensure_s3s_fs() {
+    [ -x "$JG_S3S_FS" ] && return 0
+    log "installing s3s-fs $JG_S3S_VERSION (once, ~3 min)"
+    cargo install s3s-fs --version "$JG_S3S_VERSION" --features binary --locked --root "$JG_CACHE/s3s-fs-$JG_S3S_VERSION"
+}
+
 setup_all() {
     ensure_base_packages
     ensure_cargo_pgrx
     ensure_pgrx_init
+    ensure_torch_venv
+    ensure_s3s_fs
+    torch_env
+    export JITGEN_S3S_FS="$JG_S3S_FS"
 }
 
 # Builds and installs the extension into the system Postgres ($1: release|debug).

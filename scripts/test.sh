@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs every test layer, installing what is missing first:
-#   1. core unit + property tests         (cargo test -p jitgen-core)
+#   1. core unit + property tests         (cargo test -p jitgen-core), trainer tests with
+#      libtorch, parity checked against transformers and PEFT (cargo test -p jitgen-trainer)
 #   2. extension #[pg_test]s             (cargo pgrx test, in a pgrx-managed cluster)
 #   3. psql-visible output               (pg_regress on extension/tests/pg_regress)
 #   4. end to end                        (real binary, real Postgres + extension + pgmq)
@@ -8,8 +9,9 @@ source "$(dirname "$0")/lib.sh"
 setup_all
 cd "$JG_ROOT"
 
-log "1/4 core unit and property tests"
+log "1/4 core unit and property tests; trainer tests (libtorch, transformers/PEFT parity)"
 cargo test -p jitgen-core
+cargo test -p jitgen-trainer
 
 log "2/4 extension #[pg_test]s"
 pgrx_dir="$(mktemp -d /tmp/jitgen-pgrx-test.XXXXXX)"
