@@ -186,7 +186,13 @@ impl ArtifactStore {
     /// Creates the bucket when it is missing (dev and local servers; production buckets are
     /// provisioned, and `allow_create = false` turns a missing bucket into a permanent error).
     pub async fn ensure_bucket(&self, allow_create: bool) -> Result<(), StorageError> {
-        let exists = self.bucket.exists().await.map_err(|e| StorageError::classify("check bucket", e))?;
+        // Bucket::exists lists all buckets, which needs more permissions than we hold on AWS and
+        // does not parse s3s-fs's answer; a GET of an absent key tells NoSuchBucket from NoSuchKey.
+        let exists = match self.bucket.get_object(".jitgen-bucket-probe").await {
+            Ok(_) => true,
+            Err(S3Error::HttpFailWithBody(404, body)) => !body.contains("NoSuchBucket"),
+            Err(e) => return Err(StorageError::classify("check bucket", e)),
+        };
         if exists {
             return Ok(());
         }

@@ -83,7 +83,8 @@ pub async fn upload_with_retry(
     let started = Instant::now();
     let mut attempts = 0u32;
     loop {
-        if *cancel.borrow() {
+        let cancelled = *cancel.borrow();
+        if cancelled {
             return Err(UploadError::Cancelled { attempts });
         }
         attempts += 1;
@@ -103,9 +104,9 @@ pub async fn upload_with_retry(
         on_wait(attempts, &err);
         tokio::select! {
             _ = tokio::time::sleep(policy.retry_every) => {}
-            r = cancel.wait_for(|c| *c) => {
+            cancelled = async { cancel.wait_for(|c| *c).await.is_ok() } => {
                 // A dropped sender means nobody can cancel any more: finish the wait instead.
-                if r.is_ok() { return Err(UploadError::Cancelled { attempts }); }
+                if cancelled { return Err(UploadError::Cancelled { attempts }); }
                 tokio::time::sleep(policy.retry_every).await;
             }
         }
