@@ -317,3 +317,50 @@ fn object_keys_refuse_escapes() {
     assert!(storage::object_key("node/x", 1, "d00d").is_err());
     let _ = Path::new("");
 }
+
+#[tokio::test]
+async fn jitgen_run_starts_notifier_and_sweeper() {
+    let (db, c) = adapter_db().await;
+    let broker = MqttBroker::start();
+    let s3 = S3Server::start();
+    let store = store_for(&s3, "run");
+    store.ensure_bucket(true).await.unwrap();
+    let expired = insert_artifact(&c, &store, 11, "node-r", false, true, true).await;
+    let sub = Subscriber::start(broker.port, &notify::topic("node-r")).await;
+    let metrics_port = support::services::free_port().to_string();
+    let metrics_addr = format!("127.0.0.1:{metrics_port}");
+    let (mqtt_port, endpoint) = (broker.port.to_string(), s3.endpoint());
+    let mut worker = support::Worker::start(
+        &db.url,
+        &[
+            ("MQTT_HOST", "127.0.0.1"),
+            ("MQTT_PORT", &mqtt_port),
+            ("S3_ENDPOINT", &endpoint),
+            ("S3_BUCKET", "run"),
+            ("S3_ACCESS_KEY", &s3.access_key),
+            ("S3_SECRET_KEY", &s3.secret_key),
+            ("JITGEN_SWEEP_INTERVAL_S", "1"),
+            ("JITGEN_METRICS_ADDR", &metrics_addr),
+        ],
+    );
+    let msg = AdapterReady {
+        node_id: "node-r".into(),
+        base_model_id: "tiny-base".into(),
+        adapter_url: "http://example/x".into(),
+        dataset_hash: "d00d".into(),
+        created_at: "2026-11-23T20:00:00Z".into(),
+    };
+    notify::enqueue(&c, 11, &msg).await.unwrap();
+    let got = poll_until(Duration::from_secs(20), || async { (!sub.received().is_empty()).then(|| sub.received()) }).await;
+    assert!(got.is_some(), "jitgen run did not deliver the outbox row");
+    let swept = poll_until(Duration::from_secs(20), || async {
+        let r = c.query_one("SELECT deleted_at IS NOT NULL FROM jitgen.adapter_artifacts WHERE job_id = 11", &[]).await.unwrap();
+        r.get::<_, bool>(0).then_some(())
+    })
+    .await;
+    assert!(swept.is_some(), "jitgen run did not sweep the expired artifact");
+    assert!(store.head(&expired).await.unwrap().is_none());
+    let body = reqwest::get(format!("http://{metrics_addr}/metrics")).await.unwrap().text().await.unwrap();
+    assert!(body.contains("jitgen_adapter_notifications_total{outcome=\"delivered\"} 1"), "{body}");
+    assert!(worker.terminate(Duration::from_secs(20)), "jitgen run did not stop on SIGTERM");
+}

@@ -95,6 +95,9 @@ impl MqttConfig {
     }
 }
 
+/// Process-wide totals for `/metrics` (a caller's own NotifyStats counts one notifier).
+pub static TOTALS: NotifyStats = NotifyStats { delivered: AtomicU64::new(0), failed: AtomicU64::new(0) };
+
 #[derive(Default, Debug)]
 pub struct NotifyStats {
     pub delivered: AtomicU64,
@@ -220,6 +223,7 @@ async fn deliver_due(db: &mut Client, cfg: &MqttConfig, mut broker: Broker<'_>, 
                     .context("mark notification delivered")?;
                 tx.commit().await.context("commit delivery")?;
                 stats.delivered.fetch_add(1, Ordering::Relaxed);
+                TOTALS.delivered.fetch_add(1, Ordering::Relaxed);
                 tracing::info!(id, topic, "adapter_ready delivered");
             }
             Err(e) => {
@@ -234,6 +238,7 @@ async fn deliver_due(db: &mut Client, cfg: &MqttConfig, mut broker: Broker<'_>, 
                 .context("record notification failure")?;
                 tx.commit().await.context("commit notification failure")?;
                 stats.failed.fetch_add(1, Ordering::Relaxed);
+                TOTALS.failed.fetch_add(1, Ordering::Relaxed);
                 tracing::warn!(id, topic, attempts = attempts + 1, retry_in_ms = delay.as_millis() as u64, error = msg, "adapter_ready not delivered");
                 if matches!(broker, Broker::Up(..)) {
                     return Ok(true);

@@ -1,6 +1,7 @@
 //! Deletes adapter objects once they are no longer needed: the node confirmed the download, or
 //! the presigned URL expired (nobody can fetch the object any more).
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -9,6 +10,10 @@ use tokio::sync::watch;
 use tokio_postgres::{Client, NoTls};
 
 use crate::storage::ArtifactStore;
+
+/// Process-wide totals for `/metrics`: objects deleted, deletions left for a later round.
+pub static DELETED_TOTAL: AtomicU64 = AtomicU64::new(0);
+pub static FAILED_TOTAL: AtomicU64 = AtomicU64::new(0);
 
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct SweepStats {
@@ -67,7 +72,12 @@ pub async fn run_sweeper(db_url: String, store: Arc<ArtifactStore>, interval: Du
                 tokio::spawn(async move {
                     let _ = conn.await;
                 });
-                match sweep_once(&client, &store).await {
+                let r = sweep_once(&client, &store).await;
+                if let Ok(s) = &r {
+                    DELETED_TOTAL.fetch_add(s.deleted, Ordering::Relaxed);
+                    FAILED_TOTAL.fetch_add(s.failed, Ordering::Relaxed);
+                }
+                match r {
                     Ok(s) if s.deleted + s.failed > 0 => tracing::info!(deleted = s.deleted, failed = s.failed, "artifact sweep"),
                     Ok(_) => {}
                     Err(e) => tracing::warn!(error = format!("{e:#}"), "artifact sweep failed"),
