@@ -3,7 +3,6 @@
 
 mod support;
 
-use std::path::Path;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -122,12 +121,22 @@ async fn put_head_presign_and_node_scope() {
     assert!(store.head(&key_a).await.unwrap().is_none());
     store.delete(&key_a).await.expect("deleting a missing object is fine");
 
-    let wrong = ArtifactStore::new(&S3Config { secret_key: Some("wrong".into()), ..S3Config {
-        endpoint: Some(s3.endpoint()), region: "us-east-1".into(), bucket: "adapters".into(),
-        access_key: Some(s3.access_key.clone()), secret_key: None, path_style: true, url_ttl: storage::DEFAULT_URL_TTL } })
-        .unwrap();
+    let mut cfg = S3Config {
+        endpoint: Some(s3.endpoint()),
+        region: "us-east-1".into(),
+        bucket: "adapters".into(),
+        access_key: Some(s3.access_key.clone()),
+        secret_key: Some("wrong".into()),
+        path_style: true,
+        url_ttl: storage::DEFAULT_URL_TTL,
+    };
+    let wrong = ArtifactStore::new(&cfg).unwrap();
     let e = wrong.put_bytes(&key_b, b"x", &meta("node-b")).await.expect_err("bad credentials");
     assert!(!e.is_transient(), "bad credentials are permanent: {e}");
+    cfg.secret_key = Some(s3.secret_key.clone());
+    cfg.bucket = "never-created".into();
+    let e = ArtifactStore::new(&cfg).unwrap().ensure_bucket(false).await.expect_err("missing bucket");
+    assert!(!e.is_transient(), "a missing bucket we may not create is permanent: {e}");
     let _ = std::fs::remove_dir_all(dir);
 }
 
@@ -315,7 +324,6 @@ async fn sweeper_deletes_downloaded_and_expired_only() {
 fn object_keys_refuse_escapes() {
     assert!(storage::object_key("../etc", 1, "d00d").is_err());
     assert!(storage::object_key("node/x", 1, "d00d").is_err());
-    let _ = Path::new("");
 }
 
 #[tokio::test]

@@ -206,12 +206,16 @@ async fn deliver_due(db: &mut Client, cfg: &MqttConfig, mut broker: Broker<'_>, 
         let topic: String = row.get(1);
         let payload: serde_json::Value = row.get(2);
         let attempts: i32 = row.get(3);
+        // A malformed row only delays itself; a broker failure ends this round and reconnects.
+        let mut broker_failed = false;
         let result = match &mut broker {
             Broker::Down(why) => Err(anyhow::anyhow!("broker unavailable: {why}")),
             Broker::Up(client, el) => match serde_json::from_value::<AdapterReady>(payload) {
                 Ok(msg) => {
                     let bytes = serde_json::to_vec(&msg).context("encode payload")?;
-                    publish_acked(client, el, &topic, bytes).await
+                    let r = publish_acked(client, el, &topic, bytes).await;
+                    broker_failed = r.is_err();
+                    r
                 }
                 Err(e) => Err(anyhow::anyhow!("outbox payload is not an adapter_ready message: {e}")),
             },
@@ -240,7 +244,7 @@ async fn deliver_due(db: &mut Client, cfg: &MqttConfig, mut broker: Broker<'_>, 
                 stats.failed.fetch_add(1, Ordering::Relaxed);
                 TOTALS.failed.fetch_add(1, Ordering::Relaxed);
                 tracing::warn!(id, topic, attempts = attempts + 1, retry_in_ms = delay.as_millis() as u64, error = msg, "adapter_ready not delivered");
-                if matches!(broker, Broker::Up(..)) {
+                if broker_failed {
                     return Ok(true);
                 }
             }

@@ -187,10 +187,10 @@ impl ArtifactStore {
     /// provisioned, and `allow_create = false` turns a missing bucket into a permanent error).
     pub async fn ensure_bucket(&self, allow_create: bool) -> Result<(), StorageError> {
         // Bucket::exists lists all buckets, which needs more permissions than we hold on AWS and
-        // does not parse s3s-fs's answer; a GET of an absent key tells NoSuchBucket from NoSuchKey.
-        let exists = match self.bucket.get_object(".jitgen-bucket-probe").await {
+        // does not parse s3s-fs's answer; listing one key of our own bucket needs only ListBucket.
+        let exists = match self.bucket.list_page("nodes/".into(), None, None, None, Some(1)).await {
             Ok(_) => true,
-            Err(S3Error::HttpFailWithBody(404, body)) => !body.contains("NoSuchBucket"),
+            Err(S3Error::HttpFailWithBody(404, _)) => false,
             Err(e) => return Err(StorageError::classify("check bucket", e)),
         };
         if exists {
