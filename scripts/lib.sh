@@ -146,3 +146,51 @@ bench_prepare() {
     start_cluster
     trap stop_cluster EXIT
 }
+
+# Background S3 and MQTT servers for the demo; their pids go to JG_SERVICE_PIDS and
+# stop_services kills exactly those. Both export the settings `jitgen run` reads.
+JG_SERVICE_PIDS=()
+
+wait_port() {
+    local port="$1" what="$2" i
+    for i in $(seq 1 200); do
+        if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then return 0; fi
+        sleep 0.05
+    done
+    die "$what did not listen on port $port"
+}
+
+start_s3() {
+    ensure_s3s_fs
+    local dir="${1:-$(mktemp -d /tmp/jitgen-s3.XXXXXX)}" port
+    mkdir -p "$dir"
+    port="$(free_port)"
+    export S3_ENDPOINT="http://127.0.0.1:$port" S3_REGION=us-east-1 S3_BUCKET=jitgen-adapters
+    export S3_ACCESS_KEY=jitgen-dev S3_SECRET_KEY=jitgen-dev-secret S3_PATH_STYLE=true
+    "$JG_S3S_FS" --host 127.0.0.1 --port "$port" --access-key "$S3_ACCESS_KEY" --secret-key "$S3_SECRET_KEY" "$dir" \
+        >"$dir.log" 2>&1 &
+    JG_SERVICE_PIDS+=("$!")
+    wait_port "$port" s3s-fs
+    log "s3s-fs on $S3_ENDPOINT (objects in $dir)"
+}
+
+start_mqtt() {
+    local dir port
+    dir="$(mktemp -d /tmp/jitgen-mqtt.XXXXXX)"
+    port="$(free_port)"
+    printf 'listener %s 127.0.0.1\nallow_anonymous true\npersistence false\n' "$port" >"$dir/mosquitto.conf"
+    mosquitto -c "$dir/mosquitto.conf" >"$dir/mosquitto.log" 2>&1 &
+    JG_SERVICE_PIDS+=("$!")
+    export MQTT_HOST=127.0.0.1 MQTT_PORT="$port"
+    wait_port "$port" mosquitto
+    log "mosquitto on 127.0.0.1:$port"
+}
+
+stop_services() {
+    local pid
+    for pid in "${JG_SERVICE_PIDS[@]}"; do
+        kill "$pid" 2>/dev/null || true
+        wait "$pid" 2>/dev/null || true
+    done
+    JG_SERVICE_PIDS=()
+}

@@ -2,6 +2,7 @@
 //! are added per capability.
 
 mod bench;
+mod delivery;
 mod llm;
 mod migrate;
 mod status;
@@ -57,7 +58,15 @@ async fn main() -> anyhow::Result<()> {
         }
         Command::Run => {
             let config = worker::WorkerConfig::from_env(&cli.database_url)?;
-            worker::run(config, worker::handlers::Registry::builtin(llm::LlmClient::from_env()?)).await?;
+            let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+            let background = delivery::spawn(&cli.database_url, stop_rx)?;
+            let result = worker::run(config, worker::handlers::Registry::builtin(llm::LlmClient::from_env()?)).await;
+            // The worker returns after its drain: stop delivery tasks on the same shutdown.
+            let _ = stop_tx.send(true);
+            for task in background {
+                let _ = task.await;
+            }
+            result?;
         }
         Command::Status => print!("{}", status::report(&cli.database_url).await?),
         Command::BenchQueue { samples, jobs, connections } => {

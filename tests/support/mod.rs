@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod fake_llm;
+pub mod services;
 
 use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering};

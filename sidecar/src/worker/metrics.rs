@@ -59,6 +59,7 @@ impl Metrics {
         out.push_str("# HELP jitgen_db_connects_total Database connections opened.\n");
         out.push_str("# TYPE jitgen_db_connects_total counter\n");
         out.push_str(&format!("jitgen_db_connects_total {}\n", m.connects));
+        out.push_str(&jitgen_sidecar::render_metrics());
         out
     }
 
