@@ -309,8 +309,7 @@ pub async fn run_notifier(db_url: String, cfg: MqttConfig, stats: Arc<NotifyStat
                 tracing::info!(host = cfg.host, port = cfg.port, "MQTT connected");
             }
         }
-        loop {
-            let Some(client_db) = db.as_mut() else { break };
+        while let Some(client_db) = db.as_mut() {
             match deliver_due(client_db, &cfg, Broker::Up(&client, &mut el), &stats).await {
                 Ok(false) => {}
                 Ok(true) => break,
