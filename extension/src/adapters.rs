@@ -67,3 +67,21 @@ fn _check_adapter_params(params: JsonbArg) -> JsonbText {
         JitgenError::Internal { context: "serialising adapter parameters", message: e.to_string() }.raise(F)
     }))
 }
+
+/// A stored dataset (`jitgen.adapter_jobs.dataset`) as the trainer's `pairs.jsonl`: one line
+/// per pair, training pairs then held-out ones, for `jitgen-train train --dataset` or any
+/// offline trainer. `\copy (SELECT jitgen.adapter_dataset_jsonl(dataset) FROM jitgen.adapter_jobs
+/// WHERE job_id = 7) TO 'pairs.jsonl'` writes the file.
+#[pg_extern(immutable, parallel_safe, strict)]
+fn adapter_dataset_jsonl(dataset: JsonbArg) -> String {
+    const F: &str = "adapter_dataset_jsonl";
+    let value = dataset.to_value().unwrap_or_else(|e| e.raise(F));
+    let dataset: jitgen_core::adapters::Dataset = serde_json::from_value(value).unwrap_or_else(|e| {
+        JitgenError::Assemble(AssembleError::InvalidArgument {
+            field: "dataset".into(),
+            message: format!("not a stored adapter dataset: {e}"),
+        })
+        .raise(F)
+    });
+    dataset.to_jsonl()
+}

@@ -60,7 +60,9 @@ async fn main() -> anyhow::Result<()> {
             let config = worker::WorkerConfig::from_env(&cli.database_url)?;
             let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
             let background = delivery::spawn(&cli.database_url, stop_rx)?;
-            let result = worker::run(config, worker::handlers::Registry::builtin(llm::LlmClient::from_env()?)).await;
+            let mut registry = worker::handlers::Registry::builtin(llm::LlmClient::from_env()?);
+            registry.register("adapter.train", std::sync::Arc::new(worker::adapter_train::AdapterTrain::from_env().await?));
+            let result = worker::run(config, registry).await;
             // The worker returns after its drain: stop delivery tasks on the same shutdown.
             let _ = stop_tx.send(true);
             for task in background {

@@ -7,6 +7,7 @@
 //! the message reappears after the timeout and another worker takes the job over. Slots wake
 //! on LISTEN/NOTIFY with a timed poll as backup, and reconnect with capped backoff.
 
+pub mod adapter_train;
 pub mod config;
 pub mod handlers;
 pub mod metrics;

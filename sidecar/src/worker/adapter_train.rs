@@ -1,0 +1,439 @@
+//! `adapter.train`: train a node's LoRA adapter on the dataset stored with the job, gate it,
+//! publish it to S3 and queue its MQTT notification, all recorded in the job's completing
+//! transaction.
+//!
+//! Never retrains what is already trained: the packed adapter is cached on local disk under
+//! the job's id and dataset hash before the upload starts, and a later attempt of the same job
+//! (a retry, or another worker after a crash) finds it and only uploads. The upload waits out
+//! storage outages (see `upload`); the notification is an outbox row the notifier delivers
+//! until the broker acknowledges it.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use jitgen_core::adapters::Dataset;
+use jitgen_trainer::{Example, TrainConfig, TrainError};
+use serde_json::{json, Value};
+use tokio::sync::mpsc;
+use tokio_postgres::Client;
+
+use super::handlers::{BoxFuture, Done, Effect, Handler, JobContext, JobError};
+use jitgen_sidecar::storage::{self, ArtifactMeta, ArtifactStore, StorageError};
+use jitgen_sidecar::upload::{upload_with_retry, UploadError, UploadPolicy};
+
+/// Everything the handler reads from the environment, once at start-up.
+pub struct AdapterTrain {
+    pub store: Option<Arc<ArtifactStore>>,
+    pub url_ttl: Duration,
+    pub upload: UploadPolicy,
+    pub models: ModelMap,
+    pub train: TrainDefaults,
+    pub cache: PathBuf,
+}
+
+/// `base_model_id` → local Hugging Face model directory: `JITGEN_BASE_MODELS="id=/dir,…"`,
+/// then `JITGEN_MODELS_DIR/<id>`.
+pub struct ModelMap {
+    explicit: HashMap<String, PathBuf>,
+    root: Option<PathBuf>,
+}
+
+impl ModelMap {
+    pub fn from_env() -> anyhow::Result<ModelMap> {
+        let mut explicit = HashMap::new();
+        for part in std::env::var("JITGEN_BASE_MODELS").unwrap_or_default().split(',').map(str::trim).filter(|p| !p.is_empty()) {
+            let Some((id, dir)) = part.split_once('=') else {
+                anyhow::bail!("JITGEN_BASE_MODELS: expected id=/model/dir, got {part:?}");
+            };
+            explicit.insert(id.trim().to_string(), PathBuf::from(dir.trim()));
+        }
+        Ok(ModelMap { explicit, root: std::env::var("JITGEN_MODELS_DIR").ok().filter(|s| !s.is_empty()).map(PathBuf::from) })
+    }
+
+    pub fn resolve(&self, id: &str) -> Option<PathBuf> {
+        if let Some(dir) = self.explicit.get(id) {
+            return Some(dir.clone());
+        }
+        // An id is opaque and may contain '/' (org/model); it must not climb out of the root.
+        if id.split('/').any(|seg| seg.is_empty() || seg == "." || seg == "..") {
+            return None;
+        }
+        let dir = self.root.as_ref()?.join(id);
+        dir.join("config.json").is_file().then_some(dir)
+    }
+}
+
+/// Training knobs that are deployment settings rather than part of a dataset's identity.
+pub struct TrainDefaults {
+    pub lr: f64,
+    pub batch_size: usize,
+    pub gate_threshold: f64,
+    pub threads: Option<i32>,
+    pub max_new_tokens: usize,
+}
+
+fn env_or<T: std::str::FromStr>(name: &str, default: T) -> anyhow::Result<T>
+where
+    T::Err: std::fmt::Display,
+{
+    match std::env::var(name) {
+        Ok(v) if !v.trim().is_empty() => v.trim().parse().map_err(|e| anyhow::anyhow!("{name}={v:?}: {e}")),
+        _ => Ok(default),
+    }
+}
+
+impl AdapterTrain {
+    pub async fn from_env() -> anyhow::Result<AdapterTrain> {
+        let s3 = storage::S3Config::from_env()?;
+        let url_ttl = s3.as_ref().map_or(storage::DEFAULT_URL_TTL, |c| c.url_ttl);
+        let store = match s3 {
+            Some(cfg) => {
+                let store = ArtifactStore::new(&cfg)?;
+                // Dev and local servers start without a bucket; creating one is harmless on AWS.
+                if let Err(e) = store.ensure_bucket(true).await {
+                    tracing::warn!(error = %e, "cannot check the adapter bucket yet; uploads will retry");
+                }
+                Some(Arc::new(store))
+            }
+            None => None,
+        };
+        let threads: i32 = env_or("JITGEN_TRAIN_THREADS", 0)?;
+        Ok(AdapterTrain {
+            store,
+            url_ttl,
+            upload: UploadPolicy::from_env()?,
+            models: ModelMap::from_env()?,
+            train: TrainDefaults {
+                lr: env_or("JITGEN_TRAIN_LR", 2e-4)?,
+                batch_size: env_or("JITGEN_TRAIN_BATCH", 8)?,
+                gate_threshold: env_or("JITGEN_GATE_THRESHOLD", 0.80)?,
+                threads: (threads > 0).then_some(threads),
+                max_new_tokens: env_or("JITGEN_TRAIN_MAX_NEW_TOKENS", 96)?,
+            },
+            cache: storage::cache_dir(),
+        })
+    }
+}
+
+/// The stored dataset as the trainer's examples.
+pub fn examples(d: &Dataset) -> Vec<Example> {
+    d.pairs()
+        .map(|(side, p)| Example {
+            split: side.as_str().to_string(),
+            system: d.system.clone(),
+            user: p.user.clone(),
+            target: p.output.to_target_text(),
+            tool: p.output.name.clone(),
+            arguments: p.output.arguments.clone(),
+            required: p.required.clone(),
+            kind: p.kind.as_str().to_string(),
+            command: p.command.clone(),
+        })
+        .collect()
+}
+
+struct JobRow {
+    node_id: String,
+    base_model_id: String,
+    dataset_hash: String,
+    dataset: Dataset,
+}
+
+async fn load(db: &Client, job_id: i64) -> Result<JobRow, JobError> {
+    let row = db
+        .query_opt("SELECT node_id, base_model_id, dataset_hash, dataset FROM jitgen.adapter_jobs WHERE job_id = $1", &[&job_id])
+        .await
+        .map_err(|e| JobError::transient("database", super::describe(&e)))?
+        .ok_or_else(|| JobError::permanent("no_dataset", format!("jitgen.adapter_jobs has no row for job {job_id}")))?;
+    let dataset: Value = row.get(3);
+    let dataset: Dataset = serde_json::from_value(dataset)
+        .map_err(|e| JobError::permanent("invalid_dataset", format!("the stored dataset cannot be read: {e}")))?;
+    Ok(JobRow { node_id: row.get(0), base_model_id: row.get(1), dataset_hash: row.get(2), dataset })
+}
+
+/// Writes progress at most twice a second; the trainer calls back from its own thread.
+async fn report_progress(db: &Client, job_id: i64, mut rx: mpsc::UnboundedReceiver<(f32, String)>) {
+    let mut last = Instant::now() - Duration::from_secs(1);
+    let mut pending: Option<(f32, String)> = None;
+    loop {
+        let next = tokio::time::timeout(Duration::from_millis(500), rx.recv()).await;
+        match next {
+            Ok(Some(p)) => pending = Some(p),
+            Ok(None) => break,
+            Err(_) => {}
+        }
+        if last.elapsed() >= Duration::from_millis(500) {
+            if let Some((progress, message)) = pending.take() {
+                let _ = db
+                    .execute(
+                        "UPDATE jitgen.jobs SET progress = $2, progress_message = $3 WHERE id = $1 AND state = 'running'",
+                        &[&job_id, &progress, &message],
+                    )
+                    .await;
+                last = Instant::now();
+            }
+        }
+    }
+    if let Some((progress, message)) = pending {
+        let _ = db
+            .execute("UPDATE jitgen.jobs SET progress = $2, progress_message = $3 WHERE id = $1 AND state = 'running'", &[&job_id, &progress, &message])
+            .await;
+    }
+}
+
+/// Sets `flag` when the job is canceled or superseded. The worker's heartbeat also sees a
+/// cancel, but only every visibility-timeout/3; training should stop within seconds.
+async fn watch_cancel(db: &Client, ctx: &JobContext, flag: Arc<AtomicBool>) {
+    let mut cancel = ctx.cancel.clone();
+    loop {
+        tokio::select! {
+            _ = cancel.wait_for(|c| *c) => { flag.store(true, Ordering::Relaxed); return; }
+            _ = tokio::time::sleep(Duration::from_millis(500)) => {}
+        }
+        if let Ok(Some(row)) = db.query_opt("SELECT cancel_requested OR state <> 'running' FROM jitgen.jobs WHERE id = $1", &[&ctx.id]).await {
+            if row.get::<_, bool>(0) {
+                flag.store(true, Ordering::Relaxed);
+                return;
+            }
+        }
+    }
+}
+
+fn train_error(e: TrainError) -> JobError {
+    match e {
+        TrainError::Canceled => JobError::Canceled,
+        e if e.is_transient() => JobError::transient("trainer", e.to_string()),
+        TrainError::InvalidModel(m) => JobError::permanent("invalid_base_model", m),
+        e => JobError::permanent("invalid_training_input", e.to_string()),
+    }
+}
+
+impl AdapterTrain {
+    /// Trains (unless this job's adapter is already cached) and returns the packed tar.
+    async fn trained_tar(&self, ctx: &JobContext, db: &Client, job: &JobRow, work: &Path) -> Result<(storage::PackedAdapter, Value), JobError> {
+        let tar = work.join("adapter.tar");
+        let report_path = work.join("training_report.json");
+        if tar.is_file() && report_path.is_file() {
+            let (sha256, size) = storage::sha256_file(&tar).map_err(|e| JobError::transient("cache", e.to_string()))?;
+            let report: Value = std::fs::read_to_string(&report_path).ok().and_then(|s| serde_json::from_str(&s).ok()).unwrap_or(Value::Null);
+            tracing::info!(job_id = ctx.id, "adapter already trained for this job; uploading the cached copy");
+            return Ok((storage::PackedAdapter { path: tar, sha256, size }, report));
+        }
+        let model_dir = self.models.resolve(&job.base_model_id).ok_or_else(|| {
+            JobError::Permanent(json!({
+                "kind": "unknown_base_model",
+                "message": format!("no local model directory for base_model_id {:?}", job.base_model_id),
+                "hint": "map it with JITGEN_BASE_MODELS=\"<id>=/path/to/hf-model-dir\" or put it under JITGEN_MODELS_DIR/<id>",
+            }))
+        })?;
+        let p = &job.dataset.params;
+        let cfg = TrainConfig {
+            r: i64::from(p.r),
+            alpha: f64::from(p.alpha),
+            dropout: p.dropout,
+            target_modules: p.target_modules.clone(),
+            epochs: p.epochs as usize,
+            max_seq_len: p.max_seq_len as usize,
+            lr: self.train.lr,
+            batch_size: self.train.batch_size,
+            gate_threshold: self.train.gate_threshold,
+            threads: self.train.threads,
+            max_new_tokens: self.train.max_new_tokens,
+            ..TrainConfig::default()
+        };
+        let examples = examples(&job.dataset);
+        let adapter_dir = work.join("adapter");
+        let _ = std::fs::remove_dir_all(&adapter_dir);
+        let cancel = Arc::new(AtomicBool::new(false));
+        let (tx, rx) = mpsc::unbounded_channel::<(f32, String)>();
+        let handle = {
+            let (cancel, adapter_dir) = (cancel.clone(), adapter_dir.clone());
+            tokio::task::spawn_blocking(move || {
+                jitgen_trainer::train(&model_dir, &examples, &cfg, &adapter_dir, &mut |pr| {
+                    let frac = if pr.total_steps == 0 { 0.0 } else { pr.step as f32 / pr.total_steps as f32 };
+                    let (progress, msg) = match pr.phase {
+                        "train" => (
+                            0.9 * frac,
+                            format!("training step {}/{}, loss {:.4}, {:.0} tokens/s", pr.step, pr.total_steps, pr.loss.unwrap_or(f64::NAN), pr.tokens_per_s),
+                        ),
+                        _ => (0.9 + 0.07 * frac, format!("evaluating holdout {}/{}", pr.step, pr.total_steps)),
+                    };
+                    let _ = tx.send((progress, msg));
+                }, &cancel)
+            })
+        };
+        // Progress rows are written while training runs; the writer ends when the trainer's
+        // callback (and with it the sender) is dropped.
+        let trained = async { tokio::join!(handle, report_progress(db, ctx.id, rx)).0 };
+        let outcome = tokio::select! {
+            r = trained => r,
+            _ = watch_cancel(db, ctx, cancel.clone()) => {
+                // The trainer sees the flag before its next step and removes its staging dir.
+                return Err(JobError::Canceled);
+            }
+        };
+        let outcome = outcome.map_err(|e| JobError::transient("trainer_panic", e.to_string()))?.map_err(train_error)?;
+        let report = serde_json::to_value(&outcome.report).unwrap_or(Value::Null);
+        let summary = json!({
+            "metrics": report.get("metrics"),
+            "gate": report.get("gate"),
+            "timings": report.get("timings"),
+            "data": report.get("data"),
+        });
+        if !outcome.gate_passed {
+            return Err(JobError::Permanent(json!({
+                "kind": "quality_gate",
+                "message": format!("the adapter failed the quality gate: {}", outcome.report.gate.reasons.join("; ")),
+                "report": summary,
+            })));
+        }
+        let dir = outcome.adapter_dir.ok_or_else(|| JobError::permanent("trainer", "the trainer passed the gate but wrote no adapter"))?;
+        let packed = storage::pack_adapter_dir_to(&dir, &tar).map_err(|e| JobError::transient("cache", format!("{e:#}")))?;
+        std::fs::write(&report_path, summary.to_string()).map_err(|e| JobError::transient("cache", e.to_string()))?;
+        Ok((packed, summary))
+    }
+}
+
+impl Handler for AdapterTrain {
+    fn work<'a>(&'a self, ctx: &'a JobContext, db: &'a Client) -> BoxFuture<'a, Result<Done, JobError>> {
+        Box::pin(async move {
+            let Some(store) = self.store.clone() else {
+                return Err(JobError::permanent(
+                    "storage_not_configured",
+                    "this sidecar has no S3 settings (S3_BUCKET, S3_ENDPOINT, S3_ACCESS_KEY, S3_SECRET_KEY)",
+                ));
+            };
+            let job = load(db, ctx.id).await?;
+            let work = self.cache.join(&job.node_id).join(format!("{}-{}", ctx.id, &job.dataset_hash[..16.min(job.dataset_hash.len())]));
+            std::fs::create_dir_all(&work).map_err(|e| JobError::transient("cache", format!("{}: {e}", work.display())))?;
+            let (packed, summary) = self.trained_tar(ctx, db, &job, &work).await?;
+
+            let key = storage::object_key(&job.node_id, ctx.id, &job.dataset_hash).map_err(|e| JobError::permanent("object_key", e.to_string()))?;
+            let created_at: String = db
+                .query_one("SELECT to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')", &[])
+                .await
+                .map_err(|e| JobError::transient("database", super::describe(&e)))?
+                .get(0);
+            let meta = ArtifactMeta {
+                node_id: job.node_id.clone(),
+                base_model_id: job.base_model_id.clone(),
+                dataset_hash: job.dataset_hash.clone(),
+                created_at: created_at.clone(),
+            };
+            let (wait_tx, mut wait_rx) = mpsc::unbounded_channel::<String>();
+            let waits = async {
+                while let Some(m) = wait_rx.recv().await {
+                    let _ = db
+                        .execute("UPDATE jitgen.jobs SET progress_message = $2 WHERE id = $1 AND state = 'running'", &[&ctx.id, &m])
+                        .await;
+                }
+            };
+            let upload = upload_with_retry(&store, &packed.path, &key, &meta, &self.upload, ctx.cancel.clone(), |attempt, e: &StorageError| {
+                let _ = wait_tx.send(format!("waiting for storage (attempt {attempt}): {e}; the trained adapter is kept on disk"));
+            });
+            let uploaded = tokio::select! {
+                r = upload => r,
+                _ = waits => unreachable!("the sender lives in the upload future"),
+            };
+            match uploaded {
+                Ok(_) => {}
+                Err(UploadError::Cancelled { .. }) => return Err(JobError::Canceled),
+                Err(UploadError::Permanent(e)) => return Err(JobError::permanent("storage", e.to_string())),
+                Err(e @ UploadError::GaveUp { .. }) => return Err(JobError::permanent("storage_unavailable", e.to_string())),
+            }
+            let url = store
+                .presign_get(&key, self.url_ttl)
+                .await
+                .map_err(|e| JobError::transient("presign", e.to_string()))?;
+            if !self.upload.dev {
+                // Published: the local copy is no longer needed.
+                let _ = std::fs::remove_dir_all(&work);
+            }
+            let metadata = serde_json::to_value(&meta).unwrap_or(Value::Null);
+            let payload = json!({
+                "node_id": job.node_id,
+                "base_model_id": job.base_model_id,
+                "adapter_url": url,
+                "dataset_hash": job.dataset_hash,
+                "created_at": created_at,
+            });
+            let topic = format!("jitgen/nodes/{}/adapter_ready", job.node_id);
+            let ttl_secs = self.url_ttl.as_secs_f64();
+            Ok(Done {
+                result: json!({"object_key": key, "size_bytes": packed.size, "sha256": packed.sha256, "report": summary}),
+                effects: vec![
+                    Effect {
+                        sql: "INSERT INTO jitgen.adapter_artifacts (job_id, node_id, base_model_id, dataset_hash, object_key,
+                                  size_bytes, sha256, metadata, url, url_expires_at)
+                              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, now() + make_interval(secs => $10))
+                              ON CONFLICT (job_id) DO UPDATE SET url = EXCLUDED.url, url_expires_at = EXCLUDED.url_expires_at",
+                        params: vec![
+                            Box::new(ctx.id),
+                            Box::new(job.node_id.clone()),
+                            Box::new(job.base_model_id.clone()),
+                            Box::new(job.dataset_hash.clone()),
+                            Box::new(key.clone()),
+                            Box::new(packed.size as i64),
+                            Box::new(packed.sha256.clone()),
+                            Box::new(metadata),
+                            Box::new(url.clone()),
+                            Box::new(ttl_secs),
+                        ],
+                    },
+                    Effect {
+                        sql: "INSERT INTO jitgen.adapter_notifications (job_id, node_id, topic, payload) VALUES ($1, $2, $3, $4)",
+                        params: vec![Box::new(ctx.id), Box::new(job.node_id.clone()), Box::new(topic), Box::new(payload)],
+                    },
+                    Effect { sql: "SELECT pg_notify('jitgen_adapter_notifications', $1::bigint::text)", params: vec![Box::new(ctx.id)] },
+                ],
+            })
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn model_ids_cannot_climb_out_of_the_models_dir() {
+        let tmp = std::env::temp_dir().join(format!("jg-models-{}", std::process::id()));
+        std::fs::create_dir_all(tmp.join("org/tiny")).unwrap();
+        std::fs::write(tmp.join("org/tiny/config.json"), "{}").unwrap();
+        let m = ModelMap { explicit: HashMap::from([("alias".to_string(), PathBuf::from("/x"))]), root: Some(tmp.clone()) };
+        assert_eq!(m.resolve("alias"), Some(PathBuf::from("/x")));
+        assert_eq!(m.resolve("org/tiny"), Some(tmp.join("org/tiny")));
+        assert_eq!(m.resolve("../etc"), None);
+        assert_eq!(m.resolve("org/../org/tiny"), None);
+        assert_eq!(m.resolve("missing"), None);
+        let _ = std::fs::remove_dir_all(tmp);
+    }
+
+    #[test]
+    fn stored_datasets_become_trainer_examples() {
+        let commands = json!([{
+            "command_name": "set_timer", "description": "Start a timer",
+            "parameters": [{"name": "minutes", "type": "int", "required": true}],
+            "examples": (0..10).map(|i| json!({"voice_command": format!("timer {i} minutes please"), "expected_parameters": {"minutes": i}})).collect::<Vec<_>>(),
+            "antipatterns": [{"command_name": "weather", "description": "is it sunny"}]
+        }]);
+        let ctx = jitgen_core::adapters::DateContext::new(jitgen_core::adapters::CivilDate::new(2026, 1, 1).unwrap(), "UTC");
+        let d = jitgen_core::adapters::assemble("n", "m", &commands, &Default::default(), &ctx).unwrap();
+        let stored: Dataset = serde_json::from_value(serde_json::to_value(&d).unwrap()).unwrap();
+        let ex = examples(&stored);
+        assert_eq!(ex.len(), d.train.len() + d.holdout.len());
+        assert_eq!(ex.iter().filter(|e| e.is_holdout()).count(), d.holdout.len());
+        let neg = ex.iter().find(|e| e.kind == "negative").unwrap();
+        assert_eq!(neg.tool, None);
+        assert!(neg.required.is_empty());
+        let pos = ex.iter().find(|e| e.kind == "positive").unwrap();
+        assert_eq!(pos.required, vec!["minutes".to_string()]);
+        assert!(pos.target.starts_with("{\"name\":\"set_timer\""));
+        // Same line format as the core's jsonl export.
+        let from_core: Vec<Example> = jitgen_trainer::parse_jsonl(&d.to_jsonl()).unwrap();
+        assert_eq!(from_core, ex);
+    }
+}
