@@ -8,7 +8,6 @@ mod support;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use jitgen_sidecar::storage::{ArtifactStore, S3Config, DEFAULT_URL_TTL};
 use jitgen_trainer::config::Arch;
 use jitgen_trainer::tiny::{make_tiny_model, TinySpec};
 use serde_json::{json, Value};
@@ -116,19 +115,6 @@ async fn wait_status(c: &Client, id: i64, wanted: &[&str], deadline: Duration) -
     }
 }
 
-fn store(s3: &S3Server) -> ArtifactStore {
-    ArtifactStore::new(&S3Config {
-        endpoint: Some(s3.endpoint()),
-        region: "us-east-1".into(),
-        bucket: BUCKET.into(),
-        access_key: Some(s3.access_key.clone()),
-        secret_key: Some(s3.secret_key.clone()),
-        path_style: true,
-        url_ttl: DEFAULT_URL_TTL,
-    })
-    .unwrap()
-}
-
 fn sha256_hex(bytes: &[u8]) -> String {
     use sha2::{Digest, Sha256};
     Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
@@ -155,7 +141,7 @@ async fn trained_adapter_is_stored_signed_and_announced() {
     assert!(key.starts_with("nodes/door-1/adapters/"), "{key}");
 
     // The object is in the bucket with its metadata.
-    let head = store(&s3).head(&key).await.unwrap().expect("object exists");
+    let head = s3.store(BUCKET).head(&key).await.unwrap().expect("object exists");
     assert_eq!(head.size as i64, size);
     assert_eq!(head.metadata.get("node_id").map(String::as_str), Some("door-1"));
     assert_eq!(head.metadata.get("base_model_id").map(String::as_str), Some("tiny-qwen2"));
@@ -223,7 +209,7 @@ async fn an_s3_outage_during_upload_waits_and_publishes_without_retraining() {
     let attempts: i32 = s.c.query_one("SELECT attempts FROM jitgen.jobs WHERE id = $1", &[&s.job_id]).await.unwrap().get(0);
     assert_eq!(attempts, 2, "one attempt lost with the worker, the second only uploaded");
     let key: String = s.c.query_one("SELECT object_key FROM jitgen.adapter_artifacts WHERE job_id = $1", &[&s.job_id]).await.unwrap().get(0);
-    assert!(store(&s3).head(&key).await.unwrap().is_some());
+    assert!(s3.store(BUCKET).head(&key).await.unwrap().is_some());
     // The uploaded bytes are the tar trained before the outage (same file, not rewritten).
     let sha: String = s.c.query_one("SELECT sha256 FROM jitgen.adapter_artifacts WHERE job_id = $1", &[&s.job_id]).await.unwrap().get(0);
     let body = reqwest::get(done["artifact_url"].as_str().unwrap()).await.unwrap().bytes().await.unwrap();

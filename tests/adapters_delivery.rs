@@ -40,19 +40,6 @@ async fn adapter_db() -> (TestDb, Client) {
     (db, c)
 }
 
-fn store_for(s3: &S3Server, bucket: &str) -> ArtifactStore {
-    ArtifactStore::new(&S3Config {
-        endpoint: Some(s3.endpoint()),
-        region: "us-east-1".into(),
-        bucket: bucket.into(),
-        access_key: Some(s3.access_key.clone()),
-        secret_key: Some(s3.secret_key.clone()),
-        path_style: true,
-        url_ttl: storage::DEFAULT_URL_TTL,
-    })
-    .expect("store")
-}
-
 fn meta(node: &str) -> ArtifactMeta {
     ArtifactMeta {
         node_id: node.into(),
@@ -78,7 +65,7 @@ async fn get(url: &str) -> (u16, Vec<u8>) {
 #[tokio::test]
 async fn put_head_presign_and_node_scope() {
     let s3 = S3Server::start();
-    let store = store_for(&s3, "adapters");
+    let store = s3.store("adapters");
     store.ensure_bucket(true).await.expect("create bucket");
     store.ensure_bucket(true).await.expect("bucket exists: no-op");
 
@@ -147,7 +134,7 @@ fn policy(retry_ms: u64, give_up_ms: u64, dev: bool) -> UploadPolicy {
 #[tokio::test]
 async fn upload_survives_an_s3_outage() {
     let mut s3 = S3Server::start();
-    let store = Arc::new(store_for(&s3, "outage"));
+    let store = Arc::new(s3.store("outage"));
     store.ensure_bucket(true).await.unwrap();
     let dir = adapter_dir(b"outage");
     let packed = storage::pack_adapter_dir_to(&dir, &dir.join("cache/job.tar")).unwrap();
@@ -183,7 +170,7 @@ async fn upload_survives_an_s3_outage() {
 #[tokio::test]
 async fn upload_gives_up_and_drops_the_cache_except_in_dev() {
     let mut s3 = S3Server::start();
-    let store = store_for(&s3, "giveup");
+    let store = s3.store("giveup");
     store.ensure_bucket(true).await.unwrap();
     s3.stop();
     let dir = adapter_dir(b"giveup");
@@ -302,7 +289,7 @@ async fn insert_artifact(c: &Client, store: &ArtifactStore, job_id: i64, node: &
 async fn sweeper_deletes_downloaded_and_expired_only() {
     let (_db, c) = adapter_db().await;
     let s3 = S3Server::start();
-    let store = store_for(&s3, "sweep");
+    let store = s3.store("sweep");
     store.ensure_bucket(true).await.unwrap();
     let downloaded = insert_artifact(&c, &store, 1, "node-a", true, false, true).await;
     let expired = insert_artifact(&c, &store, 2, "node-a", false, true, true).await;
@@ -331,7 +318,7 @@ async fn jitgen_run_starts_notifier_and_sweeper() {
     let (db, c) = adapter_db().await;
     let broker = MqttBroker::start();
     let s3 = S3Server::start();
-    let store = store_for(&s3, "run");
+    let store = s3.store("run");
     store.ensure_bucket(true).await.unwrap();
     let expired = insert_artifact(&c, &store, 11, "node-r", false, true, true).await;
     let sub = Subscriber::start(broker.port, &notify::topic("node-r")).await;

@@ -93,6 +93,20 @@ impl S3Server {
         format!("http://127.0.0.1:{}", self.port)
     }
 
+    /// A store on this server's `bucket`, as the sidecar configures one.
+    pub fn store(&self, bucket: &str) -> jitgen_sidecar::storage::ArtifactStore {
+        jitgen_sidecar::storage::ArtifactStore::new(&jitgen_sidecar::storage::S3Config {
+            endpoint: Some(self.endpoint()),
+            region: "us-east-1".into(),
+            bucket: bucket.into(),
+            access_key: Some(self.access_key.clone()),
+            secret_key: Some(self.secret_key.clone()),
+            path_style: true,
+            url_ttl: jitgen_sidecar::storage::DEFAULT_URL_TTL,
+        })
+        .expect("store")
+    }
+
     pub fn stop(&mut self) {
         if let Some(mut c) = self.child.take() {
             let _ = c.kill();
