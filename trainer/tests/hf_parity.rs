@@ -95,6 +95,54 @@ fn check_arch(arch: Arch) {
     assert!(max_diff(&ours(&reloaded, &ids), &mine) <= 1e-6);
 }
 
+/// Rewrites `dir`'s single model.safetensors as two shards with an index, as large
+/// checkpoints ship.
+fn shard(dir: &std::path::Path) {
+    let tensors = Tensor::read_safetensors(dir.join("model.safetensors")).unwrap();
+    let half = tensors.len() / 2;
+    let names = ["model-00001-of-00002.safetensors", "model-00002-of-00002.safetensors"];
+    let mut map = serde_json::Map::new();
+    for (i, part) in [&tensors[..half], &tensors[half..]].into_iter().enumerate() {
+        Tensor::write_safetensors(part, dir.join(names[i])).unwrap();
+        for (k, _) in part {
+            map.insert(k.clone(), serde_json::json!(names[i]));
+        }
+    }
+    let index = serde_json::json!({"metadata": {}, "weight_map": map});
+    std::fs::write(dir.join("model.safetensors.index.json"), index.to_string()).unwrap();
+    std::fs::remove_file(dir.join("model.safetensors")).unwrap();
+}
+
+#[test]
+fn sharded_checkpoints_load_like_single_files() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("model");
+    tiny(Arch::Llama, &dir);
+    let single = Model::load(&dir, Device::Cpu, None).unwrap();
+    let ids = ids(single.config.vocab_size);
+    let before = ours(&single, &ids);
+    shard(&dir);
+    let sharded = Model::load(&dir, Device::Cpu, None).unwrap();
+    assert!(max_diff(&ours(&sharded, &ids), &before) == 0.0);
+    let hf = common::hf_logits(&dir, None, &ids, &tmp.path().join("hf.safetensors"));
+    assert!(max_diff(&before, &hf) <= TOL, "transformers reads the same shards");
+}
+
+#[test]
+fn the_comparison_catches_a_wrong_rope_theta() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("model");
+    tiny(Arch::Llama, &dir);
+    let ids = ids(Model::load(&dir, Device::Cpu, None).unwrap().config.vocab_size);
+    let hf = common::hf_logits(&dir, None, &ids, &tmp.path().join("hf.safetensors"));
+    // Our loader reading theta 10000 instead of the config's 500000 must not pass.
+    let cfg = std::fs::read_to_string(dir.join("config.json")).unwrap().replace("500000.0", "10000.0");
+    std::fs::write(dir.join("config.json"), cfg).unwrap();
+    let wrong = Model::load(&dir, Device::Cpu, None).unwrap();
+    assert_eq!(wrong.config.rope_theta, 10000.0);
+    assert!(max_diff(&ours(&wrong, &ids), &hf) > 1e-3, "a wrong theta must show in the logits");
+}
+
 #[test]
 fn llama_matches_transformers_and_peft() {
     check_arch(Arch::Llama);
