@@ -32,6 +32,8 @@ pub struct AdapterTrain {
     pub models: ModelMap,
     pub train: TrainDefaults,
     pub cache: PathBuf,
+    /// Largest adapter tar that may be published (`JITGEN_MAX_ARTIFACT_BYTES`, default 2 GiB).
+    pub max_artifact_bytes: u64,
 }
 
 /// `base_model_id` → local Hugging Face model directory: `JITGEN_BASE_MODELS="id=/dir,…"`,
@@ -114,6 +116,7 @@ impl AdapterTrain {
                 max_new_tokens: env_or("JITGEN_TRAIN_MAX_NEW_TOKENS", 96)?,
             },
             cache: storage::cache_dir(),
+            max_artifact_bytes: env_or("JITGEN_MAX_ARTIFACT_BYTES", 2u64 << 30)?,
         })
     }
 }
@@ -310,6 +313,13 @@ impl Handler for AdapterTrain {
             let work = self.cache.join(&job.node_id).join(format!("{}-{}", ctx.id, &job.dataset_hash[..16.min(job.dataset_hash.len())]));
             std::fs::create_dir_all(&work).map_err(|e| JobError::transient("cache", format!("{}: {e}", work.display())))?;
             let (packed, summary) = self.trained_tar(ctx, db, &job, &work).await?;
+            if packed.size > self.max_artifact_bytes {
+                return Err(JobError::Permanent(json!({
+                    "kind": "artifact_too_large",
+                    "message": format!("the adapter is {} bytes, more than JITGEN_MAX_ARTIFACT_BYTES={}", packed.size, self.max_artifact_bytes),
+                    "hint": "lower the LoRA rank or the target modules in jitgen.nodes.params, or raise the limit",
+                })));
+            }
 
             let key = storage::object_key(&job.node_id, ctx.id, &job.dataset_hash).map_err(|e| JobError::permanent("object_key", e.to_string()))?;
             let created_at: String = db
