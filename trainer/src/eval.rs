@@ -75,7 +75,8 @@ pub fn score(e: &Example, text: &str) -> (bool, bool, bool, Option<bool>) {
         (None, Some(Value::Null)) => true,
         _ => false,
     };
-    let args_ok = v.get("arguments").and_then(Value::as_object).is_some_and(|a| a == &e.arguments);
+    // Arguments only count for the right tool: the whole call must be exact.
+    let args_ok = name_ok && v.get("arguments").and_then(Value::as_object).is_some_and(|a| a == &e.arguments);
     (name_ok, true, args_ok, required)
 }
 
@@ -148,4 +149,47 @@ pub fn gate(m: &Metrics, threshold: f64) -> Gate {
         reasons.push(format!("required-parameter presence {:.3} < {threshold}", m.required_param_presence));
     }
     Gate { threshold, passed: reasons.is_empty(), reasons }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn example(tool: Option<&str>, args: serde_json::Value, required: &[&str]) -> Example {
+        Example {
+            split: "holdout".into(),
+            system: String::new(),
+            user: String::new(),
+            target: String::new(),
+            tool: tool.map(String::from),
+            arguments: args.as_object().cloned().unwrap_or_default(),
+            required: required.iter().map(|s| s.to_string()).collect(),
+            kind: "positive".into(),
+            command: String::new(),
+        }
+    }
+
+    #[test]
+    fn scoring_each_metric() {
+        let e = example(Some("set_timer"), json!({"minutes": 5}), &["minutes"]);
+        assert_eq!(score(&e, r#"{"name":"set_timer","arguments":{"minutes":5}}"#), (true, true, true, Some(true)));
+        assert_eq!(score(&e, r#"{"name":"set_timer","arguments":{"minutes":6}}"#), (true, true, false, Some(true)));
+        assert_eq!(score(&e, r#"{"name":"set_timer","arguments":{}}"#), (true, true, false, Some(false)));
+        assert_eq!(score(&e, r#"{"name":"get_weather","arguments":{"minutes":5}}"#), (false, true, false, Some(true)));
+        assert_eq!(score(&e, r#"{"name":"set_timer","#), (false, false, false, Some(false)));
+        let none = example(None, json!({}), &[]);
+        assert_eq!(score(&none, r#"{"name":null,"arguments":{}}"#), (true, true, true, None));
+        assert_eq!(score(&none, r#"{"name":"x","arguments":{}}"#).0, false);
+    }
+
+    #[test]
+    fn the_gate_needs_both_rates_and_a_holdout() {
+        let m = |n, name, req| Metrics { examples: n, tool_name_match: name, required_param_presence: req, ..Metrics::default() };
+        assert!(gate(&m(10, 0.9, 0.8), 0.8).passed);
+        assert!(!gate(&m(10, 0.79, 1.0), 0.8).passed);
+        assert!(!gate(&m(10, 1.0, 0.5), 0.8).passed);
+        let empty = gate(&m(0, 1.0, 1.0), 0.8);
+        assert!(!empty.passed && empty.reasons[0].contains("holdout is empty"));
+    }
 }

@@ -241,3 +241,44 @@ pub fn run(
     let seconds = started.elapsed().as_secs_f64();
     Ok(TrainStats { loss_curve: curve, steps: step, tokens_per_s: tokens as f64 / seconds.max(1e-9), tokens, seconds })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn warmup_then_cosine_to_zero() {
+        let cfg = TrainConfig { lr: 1.0, warmup_ratio: 0.1, ..TrainConfig::default() };
+        let lrs: Vec<f64> = (0..100).map(|s| lr_at(&cfg, s, 100)).collect();
+        assert!((lrs[0] - 0.1).abs() < 1e-12 && (lrs[9] - 1.0).abs() < 1e-12, "linear warmup over 10 steps");
+        assert!(lrs[10..].windows(2).all(|w| w[1] <= w[0]), "then never rises");
+        assert!(lrs[99] < 0.001);
+    }
+
+    #[test]
+    fn the_seed_alone_decides_the_order() {
+        let shuffled = |seed| {
+            let mut v: Vec<u32> = (0..50).collect();
+            Rng::new(seed).shuffle(&mut v);
+            v
+        };
+        assert_eq!(shuffled(7), shuffled(7));
+        assert_ne!(shuffled(7), shuffled(8));
+        let mut sorted = shuffled(7);
+        sorted.sort();
+        assert_eq!(sorted, (0..50).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn batches_share_a_system_prompt_and_sort_by_length() {
+        let e = |sys: i64, len: usize| Encoded { system: vec![sys], prompt: vec![1; len], target: vec![2] };
+        let examples = vec![e(1, 5), e(2, 3), e(1, 1), e(1, 9), e(2, 2)];
+        let b = batches(&examples, 2);
+        for batch in &b {
+            assert!(batch.len() <= 2);
+            assert!(batch.iter().all(|&i| examples[i].system == examples[batch[0]].system));
+        }
+        assert_eq!(b.iter().map(Vec::len).sum::<usize>(), examples.len());
+        assert_eq!(b[0], vec![2, 0], "shortest first within a prompt");
+    }
+}
