@@ -19,6 +19,7 @@ pub struct Metrics {
     pub required_param_presence: f64,
     pub required_param_examples: usize,
     pub json_parse_rate: f64,
+    /// Right tool and exactly the expected arguments.
     pub argument_exact_match: f64,
 }
 
