@@ -22,6 +22,10 @@ log "jitgen-train ($STEPS steps, $THREADS threads)"
     --dataset "$work/pairs.jsonl" --out "$work/adapter" --max-steps "$STEPS" --threads "$THREADS" --cpu \
     --gate-threshold 0 >"$work/ours.out"
 cat "$work/ours.out"
+log "jitgen-train without sharing the system prompt (ablation)"
+/usr/bin/time -f '%M' -o "$work/plain.rss" target/release/jitgen-train train --model-dir "$work/model" \
+    --dataset "$work/pairs.jsonl" --out "$work/adapter-plain" --max-steps "$STEPS" --threads "$THREADS" --cpu \
+    --gate-threshold 0 --no-share-prefix >/dev/null
 log "transformers + PEFT ($STEPS steps, $THREADS threads)"
 python bench/train_peft.py --model-dir "$work/model" --dataset "$work/pairs.jsonl" --steps "$STEPS" \
     --threads "$THREADS" >"$work/peft.json"
@@ -38,6 +42,9 @@ print(f"model: {report['model']['parameters'] / 1e6:.1f}M parameters ({report['m
       f"{report['model']['trainable_parameters'] / 1e6:.2f}M trainable")
 print(f"{'':24}{'tokens/s':>12}{'peak RSS MiB':>14}")
 print(f"{'jitgen-train':24}{ours_tps:12.0f}{ours_rss:14.0f}")
+plain = json.load(open(f"{w}/adapter-plain/training_report.json"))["timings"]["tokens_per_s"]
+plain_rss = int(open(f"{w}/plain.rss").read().strip()) / 1024.0
+print(f"{'  without prefix sharing':24}{plain:12.0f}{plain_rss:14.0f}")
 print(f"{'transformers + PEFT':24}{peft['tokens_per_s']:12.0f}{peft['peak_rss_mb']:14.0f}")
 ratio = ours_tps / peft["tokens_per_s"]
 mem = ours_rss / peft["peak_rss_mb"]

@@ -56,6 +56,9 @@ enum Command {
         /// Stay on the CPU even when CUDA is available.
         #[arg(long)]
         cpu: bool,
+        /// Run every example's system prompt separately (the plain baseline; same loss).
+        #[arg(long)]
+        no_share_prefix: bool,
     },
     /// Write a tiny random model (config.json, model.safetensors, tokenizer.json) whose
     /// tokenizer is trained on the text of a dataset.
@@ -111,7 +114,7 @@ fn run() -> Result<ExitCode, Box<dyn std::error::Error>> {
         }
         Command::Train {
             model_dir, dataset, out, rank, alpha, dropout, targets, epochs, lr, batch_size, max_seq_len,
-            max_steps, seed, gate_threshold, threads, cpu,
+            max_steps, seed, gate_threshold, threads, cpu, no_share_prefix,
         } => {
             let examples = load_jsonl(&dataset)?;
             let target_modules: Vec<String> = if targets == "all-linear" {
@@ -121,7 +124,7 @@ fn run() -> Result<ExitCode, Box<dyn std::error::Error>> {
             };
             let cfg = TrainConfig {
                 r: rank, alpha, dropout, target_modules, epochs, lr, batch_size, max_seq_len, max_steps, seed,
-                gate_threshold, threads, use_cuda: !cpu, ..TrainConfig::default()
+                gate_threshold, threads, use_cuda: !cpu, share_prefix: !no_share_prefix, ..TrainConfig::default()
             };
             let cancel = Arc::new(AtomicBool::new(false));
             // Ctrl-C or SIGTERM stops between two steps and leaves no partial adapter.
