@@ -61,6 +61,18 @@ fn s3s_fs_bin() -> PathBuf {
     bin
 }
 
+/// Kills and reaps a server process; false when none was running.
+fn end(child: &mut Option<Child>) -> bool {
+    match child.take() {
+        Some(mut c) => {
+            let _ = c.kill();
+            let _ = c.wait();
+            true
+        }
+        None => false,
+    }
+}
+
 pub struct S3Server {
     pub port: u16,
     pub dir: PathBuf,
@@ -108,9 +120,7 @@ impl S3Server {
     }
 
     pub fn stop(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = c.kill();
-            let _ = c.wait();
+        if end(&mut self.child) {
             wait_closed(self.port);
         }
     }
@@ -123,10 +133,7 @@ impl S3Server {
 
 impl Drop for S3Server {
     fn drop(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
+        end(&mut self.child);
         let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
@@ -160,9 +167,7 @@ impl MqttBroker {
     }
 
     pub fn stop(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = c.kill();
-            let _ = c.wait();
+        if end(&mut self.child) {
             wait_closed(self.port);
         }
     }
@@ -175,10 +180,7 @@ impl MqttBroker {
 
 impl Drop for MqttBroker {
     fn drop(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
+        end(&mut self.child);
         let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
