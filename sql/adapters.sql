@@ -464,9 +464,7 @@ BEGIN
             DETAIL = format('No adapter job %s is visible to role %s.', job_id, current_user),
             HINT = 'SELECT job_id, node_id, created_at FROM jitgen.adapter_jobs ORDER BY job_id DESC LIMIT 20;';
     END IF;
-    UPDATE jitgen.jobs j SET cancel_requested = true
-    WHERE j.id = cancel_adapter_job.job_id AND j.state IN ('queued', 'running') AND NOT j.cancel_requested;
-    SELECT j.state INTO s FROM jitgen.jobs j WHERE j.id = cancel_adapter_job.job_id;
+    SELECT jitgen.cancel_job(cancel_adapter_job.job_id)->>'state' INTO s;
     RETURN jsonb_build_object('job_id', job_id, 'status', s,
                               'cancel_requested', s IN ('running', 'canceled'));
 END $$;

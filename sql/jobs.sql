@@ -137,25 +137,18 @@ CREATE FUNCTION jitgen.job(id bigint) RETURNS jsonb LANGUAGE sql STABLE AS $$
     FROM jitgen.jobs j WHERE j.id = job.id;
 $$;
 
--- Queued jobs are canceled at once; running ones get a flag their worker checks within seconds.
+-- Queued jobs are canceled at once (by the jobs_cancel_queued trigger below); running ones get
+-- a flag their worker checks within a second.
 CREATE FUNCTION jitgen.cancel_job(id bigint) RETURNS jsonb LANGUAGE plpgsql AS $$
-DECLARE j jitgen.jobs;
 BEGIN
-    SELECT * INTO j FROM jitgen.jobs WHERE jobs.id = cancel_job.id FOR UPDATE;
+    PERFORM 1 FROM jitgen.jobs WHERE jobs.id = cancel_job.id FOR UPDATE;
     IF NOT FOUND THEN
         RAISE EXCEPTION 'job % does not exist', cancel_job.id USING ERRCODE = '42704',
             HINT = 'SELECT id, kind, state FROM jitgen.jobs ORDER BY id DESC LIMIT 20;';
     END IF;
-    IF j.state = 'queued' THEN
-        UPDATE jitgen.jobs SET state = 'canceled', cancel_requested = true, finished_at = now()
-        WHERE jobs.id = j.id;
-        IF j.msg_id IS NOT NULL THEN
-            PERFORM pgmq.archive('jitgen_jobs', j.msg_id);
-        END IF;
-    ELSIF j.state = 'running' THEN
-        UPDATE jitgen.jobs SET cancel_requested = true WHERE jobs.id = j.id;
-    END IF;
-    RETURN jitgen.job(j.id);
+    UPDATE jitgen.jobs SET cancel_requested = true
+    WHERE jobs.id = cancel_job.id AND state IN ('queued', 'running');
+    RETURN jitgen.job(cancel_job.id);
 END $$;
 
 -- Setting cancel_requested on a queued job cancels it at once, whoever sets it (cancel_job,
@@ -173,7 +166,7 @@ BEGIN
 END $$;
 
 CREATE TRIGGER jobs_cancel_queued BEFORE UPDATE OF cancel_requested ON jitgen.jobs FOR EACH ROW
-    WHEN (NEW.cancel_requested AND NOT OLD.cancel_requested AND OLD.state = 'queued' AND NEW.state = 'queued')
+    WHEN (NEW.cancel_requested AND OLD.state = 'queued' AND NEW.state = 'queued')
     EXECUTE FUNCTION jitgen._job_cancel_requested();
 
 -- Puts a failed, dead or canceled job back in the queue with a fresh attempt budget.
