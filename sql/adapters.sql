@@ -203,7 +203,7 @@ DECLARE
     h            text;
     active       record;
     done_id      bigint;
-    admitted     int;
+    admitted     timestamptz[];
     next_slot    timestamptz;
     new_id       bigint;
     delayed      boolean := false;
@@ -281,17 +281,14 @@ BEGIN
     END IF;
 
     -- Every job that became due (or ran) in the rolling hour counts, superseded ones included;
-    -- one superseded before it was due never used a slot.
-    SELECT count(*) INTO admitted
+    -- one superseded before it was due never used a slot. Over the limit, the next slot opens
+    -- an hour after the admission that would fall out of the window.
+    SELECT coalesce(array_agg(j.run_after ORDER BY j.run_after), '{}') INTO admitted
     FROM jitgen.adapter_jobs a JOIN jitgen.jobs j ON j.id = a.job_id
     WHERE a.node_id = p_node_id AND j.run_after > clock_timestamp() - interval '1 hour'
       AND NOT (j.state = 'superseded' AND j.started_at IS NULL AND j.run_after > j.finished_at);
-    IF admitted >= n.max_jobs_per_hour THEN
-        SELECT j.run_after + interval '1 hour' INTO next_slot
-        FROM jitgen.adapter_jobs a JOIN jitgen.jobs j ON j.id = a.job_id
-        WHERE a.node_id = p_node_id AND j.run_after > clock_timestamp() - interval '1 hour'
-          AND NOT (j.state = 'superseded' AND j.started_at IS NULL AND j.run_after > j.finished_at)
-        ORDER BY j.run_after OFFSET admitted - n.max_jobs_per_hour LIMIT 1;
+    IF cardinality(admitted) >= n.max_jobs_per_hour THEN
+        next_slot := admitted[cardinality(admitted) - n.max_jobs_per_hour + 1] + interval '1 hour';
         delayed := true;
     END IF;
 
