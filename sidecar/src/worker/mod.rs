@@ -523,18 +523,25 @@ impl Outcome {
     }
 }
 
+/// How often a running job's cancel flag is read. Kept apart from the heartbeat (every
+/// visibility timeout / 3) so that a cancel or a superseding change stops work within about
+/// this long whatever the timeout.
+const CANCEL_POLL: Duration = Duration::from_millis(500);
+
 /// Extends the message's visibility and watches the cancel flag; returns only on error.
 async fn heartbeat(shared: &Shared, client: &Client, job_id: i64, msg_id: i64, cancel: watch::Sender<bool>) -> tokio_postgres::Error {
     let vt = shared.config.visibility_timeout;
+    let beat_every = vt / 3;
+    let mut last_beat = Instant::now();
     loop {
-        tokio::time::sleep(vt / 3).await;
-        let r = client
-            .query_one(
-                "UPDATE jitgen.jobs SET heartbeat_at = now() WHERE id = $1 RETURNING cancel_requested",
-                &[&job_id],
-            )
-            .await;
-        match r {
+        tokio::time::sleep(CANCEL_POLL.min(beat_every)).await;
+        let beat = last_beat.elapsed() >= beat_every;
+        let sql = if beat {
+            "UPDATE jitgen.jobs SET heartbeat_at = now() WHERE id = $1 RETURNING cancel_requested"
+        } else {
+            "SELECT cancel_requested FROM jitgen.jobs WHERE id = $1"
+        };
+        match client.query_one(sql, &[&job_id]).await {
             Ok(row) => {
                 if row.get::<_, bool>(0) {
                     let _ = cancel.send(true);
@@ -542,8 +549,11 @@ async fn heartbeat(shared: &Shared, client: &Client, job_id: i64, msg_id: i64, c
             }
             Err(e) => return e,
         }
-        if let Err(e) = client.execute(&format!("SELECT pgmq.set_vt('{QUEUE}', $1::bigint, $2::int)"), &[&msg_id, &(vt.as_secs() as i32)]).await {
-            return e;
+        if beat {
+            if let Err(e) = client.execute(&format!("SELECT pgmq.set_vt('{QUEUE}', $1::bigint, $2::int)"), &[&msg_id, &(vt.as_secs() as i32)]).await {
+                return e;
+            }
+            last_beat = Instant::now();
         }
     }
 }
