@@ -263,7 +263,8 @@ impl Dataset {
         s
     }
 
-    fn example_json(&self, side: Split, pair: &Pair) -> Value {
+    /// One line of [`Dataset::to_jsonl`] as a JSON value: the trainer's example format.
+    pub fn example_json(&self, side: Split, pair: &Pair) -> Value {
         serde_json::json!({
             "split": side.as_str(),
             "system": self.system,

@@ -20,6 +20,7 @@ use serde_json::{json, Value};
 use tokio::sync::mpsc;
 use tokio_postgres::Client;
 
+use super::config::env_parse;
 use super::handlers::{BoxFuture, Done, Effect, Handler, JobContext, JobError};
 use jitgen_sidecar::storage::{self, ArtifactMeta, ArtifactStore, StorageError};
 use jitgen_sidecar::upload::{upload_with_retry, UploadError, UploadPolicy};
@@ -77,16 +78,6 @@ pub struct TrainDefaults {
     pub max_new_tokens: usize,
 }
 
-fn env_or<T: std::str::FromStr>(name: &str, default: T) -> anyhow::Result<T>
-where
-    T::Err: std::fmt::Display,
-{
-    match std::env::var(name) {
-        Ok(v) if !v.trim().is_empty() => v.trim().parse().map_err(|e| anyhow::anyhow!("{name}={v:?}: {e}")),
-        _ => Ok(default),
-    }
-}
-
 impl AdapterTrain {
     pub async fn from_env() -> anyhow::Result<AdapterTrain> {
         let s3 = storage::S3Config::from_env()?;
@@ -102,40 +93,29 @@ impl AdapterTrain {
             }
             None => None,
         };
-        let threads: i32 = env_or("JITGEN_TRAIN_THREADS", 0)?;
+        let threads: i32 = env_parse("JITGEN_TRAIN_THREADS", 0)?;
         Ok(AdapterTrain {
             store,
             url_ttl,
             upload: UploadPolicy::from_env()?,
             models: ModelMap::from_env()?,
             train: TrainDefaults {
-                lr: env_or("JITGEN_TRAIN_LR", 2e-4)?,
-                batch_size: env_or("JITGEN_TRAIN_BATCH", 8)?,
-                gate_threshold: env_or("JITGEN_GATE_THRESHOLD", 0.80)?,
+                lr: env_parse("JITGEN_TRAIN_LR", 2e-4)?,
+                batch_size: env_parse("JITGEN_TRAIN_BATCH", 8)?,
+                gate_threshold: env_parse("JITGEN_GATE_THRESHOLD", 0.80)?,
                 threads: (threads > 0).then_some(threads),
-                max_new_tokens: env_or("JITGEN_TRAIN_MAX_NEW_TOKENS", 96)?,
+                max_new_tokens: env_parse("JITGEN_TRAIN_MAX_NEW_TOKENS", 96)?,
             },
             cache: storage::cache_dir(),
-            max_artifact_bytes: env_or("JITGEN_MAX_ARTIFACT_BYTES", 2u64 << 30)?,
+            max_artifact_bytes: env_parse("JITGEN_MAX_ARTIFACT_BYTES", 2u64 << 30)?,
         })
     }
 }
 
-/// The stored dataset as the trainer's examples.
-pub fn examples(d: &Dataset) -> Vec<Example> {
-    d.pairs()
-        .map(|(side, p)| Example {
-            split: side.as_str().to_string(),
-            system: d.system.clone(),
-            user: p.user.clone(),
-            target: p.output.to_target_text(),
-            tool: p.output.name.clone(),
-            arguments: p.output.arguments.clone(),
-            required: p.required.clone(),
-            kind: p.kind.as_str().to_string(),
-            command: p.command.clone(),
-        })
-        .collect()
+/// The stored dataset as the trainer's examples, through the core's one definition of the
+/// example format (the lines of `Dataset::to_jsonl`).
+pub fn examples(d: &Dataset) -> Result<Vec<Example>, serde_json::Error> {
+    d.pairs().map(|(side, p)| serde_json::from_value(d.example_json(side, p))).collect()
 }
 
 struct JobRow {
@@ -157,50 +137,39 @@ async fn load(db: &Client, job_id: i64) -> Result<JobRow, JobError> {
     Ok(JobRow { node_id: row.get(0), base_model_id: row.get(1), dataset_hash: row.get(2), dataset })
 }
 
-/// Writes progress at most twice a second; the trainer calls back from its own thread.
-async fn report_progress(db: &Client, job_id: i64, mut rx: mpsc::UnboundedReceiver<(f32, String)>) {
-    let mut last = Instant::now() - Duration::from_secs(1);
-    let mut pending: Option<(f32, String)> = None;
-    loop {
-        let next = tokio::time::timeout(Duration::from_millis(500), rx.recv()).await;
-        match next {
-            Ok(Some(p)) => pending = Some(p),
-            Ok(None) => break,
-            Err(_) => {}
-        }
-        if last.elapsed() >= Duration::from_millis(500) {
-            if let Some((progress, message)) = pending.take() {
-                let _ = db
-                    .execute(
-                        "UPDATE jitgen.jobs SET progress = $2, progress_message = $3 WHERE id = $1 AND state = 'running'",
-                        &[&job_id, &progress, &message],
-                    )
-                    .await;
-                last = Instant::now();
-            }
-        }
-    }
-    if let Some((progress, message)) = pending {
-        let _ = db
-            .execute("UPDATE jitgen.jobs SET progress = $2, progress_message = $3 WHERE id = $1 AND state = 'running'", &[&job_id, &progress, &message])
-            .await;
-    }
+/// Records how far the job is; `progress` None keeps the fraction and changes the message.
+async fn set_progress(db: &Client, job_id: i64, progress: Option<f32>, message: &str) {
+    let _ = db
+        .execute(
+            "UPDATE jitgen.jobs SET progress = coalesce($2, progress), progress_message = $3 WHERE id = $1 AND state = 'running'",
+            &[&job_id, &progress, &message],
+        )
+        .await;
 }
 
-/// Sets `flag` when the job is canceled or superseded. The worker's heartbeat also sees a
-/// cancel, but only every visibility-timeout/3; training should stop within seconds.
-async fn watch_cancel(db: &Client, ctx: &JobContext, flag: Arc<AtomicBool>) {
-    let mut cancel = ctx.cancel.clone();
+/// Writes the trainer's progress at most twice a second (it calls back from its own thread),
+/// and the last report when the trainer is done.
+async fn report_progress(db: &Client, job_id: i64, mut rx: mpsc::UnboundedReceiver<(f32, String)>) {
+    const EVERY: Duration = Duration::from_millis(500);
+    let mut written: Option<Instant> = None;
+    let mut pending: Option<(f32, String)> = None;
     loop {
-        tokio::select! {
-            _ = cancel.wait_for(|c| *c) => { flag.store(true, Ordering::Relaxed); return; }
-            _ = tokio::time::sleep(Duration::from_millis(500)) => {}
-        }
-        if let Ok(Some(row)) = db.query_opt("SELECT cancel_requested OR state <> 'running' FROM jitgen.jobs WHERE id = $1", &[&ctx.id]).await {
-            if row.get::<_, bool>(0) {
-                flag.store(true, Ordering::Relaxed);
-                return;
+        let done = match tokio::time::timeout(EVERY, rx.recv()).await {
+            Ok(Some(p)) => {
+                pending = Some(p);
+                false
             }
+            Ok(None) => true,
+            Err(_) => false,
+        };
+        if done || written.is_none_or(|w| w.elapsed() >= EVERY) {
+            if let Some((progress, message)) = pending.take() {
+                set_progress(db, job_id, Some(progress), &message).await;
+                written = Some(Instant::now());
+            }
+        }
+        if done {
+            return;
         }
     }
 }
@@ -247,7 +216,8 @@ impl AdapterTrain {
             max_new_tokens: self.train.max_new_tokens,
             ..TrainConfig::default()
         };
-        let examples = examples(&job.dataset);
+        let examples = examples(&job.dataset)
+            .map_err(|e| JobError::permanent("invalid_dataset", format!("the stored dataset does not make trainer examples: {e}")))?;
         let adapter_dir = work.join("adapter");
         let _ = std::fs::remove_dir_all(&adapter_dir);
         let cancel = Arc::new(AtomicBool::new(false));
@@ -271,10 +241,12 @@ impl AdapterTrain {
         // Progress rows are written while training runs; the writer ends when the trainer's
         // callback (and with it the sender) is dropped.
         let trained = async { tokio::join!(handle, report_progress(db, ctx.id, rx)).0 };
+        let mut canceled = ctx.cancel.clone();
         let outcome = tokio::select! {
             r = trained => r,
-            _ = watch_cancel(db, ctx, cancel.clone()) => {
+            _ = canceled.wait_for(|c| *c) => {
                 // The trainer sees the flag before its next step and removes its staging dir.
+                cancel.store(true, Ordering::Relaxed);
                 return Err(JobError::Canceled);
             }
         };
@@ -336,9 +308,7 @@ impl Handler for AdapterTrain {
             let (wait_tx, mut wait_rx) = mpsc::unbounded_channel::<String>();
             let waits = async {
                 while let Some(m) = wait_rx.recv().await {
-                    let _ = db
-                        .execute("UPDATE jitgen.jobs SET progress_message = $2 WHERE id = $1 AND state = 'running'", &[&ctx.id, &m])
-                        .await;
+                    set_progress(db, ctx.id, None, &m).await;
                 }
             };
             let upload = upload_with_retry(&store, &packed.path, &key, &meta, &self.upload, ctx.cancel.clone(), |attempt, e: &StorageError| {
@@ -433,7 +403,7 @@ mod tests {
         let ctx = jitgen_core::adapters::DateContext::new(jitgen_core::adapters::CivilDate::new(2026, 1, 1).unwrap(), "UTC");
         let d = jitgen_core::adapters::assemble("n", "m", &commands, &Default::default(), &ctx).unwrap();
         let stored: Dataset = serde_json::from_value(serde_json::to_value(&d).unwrap()).unwrap();
-        let ex = examples(&stored);
+        let ex = examples(&stored).unwrap();
         assert_eq!(ex.len(), d.train.len() + d.holdout.len());
         assert_eq!(ex.iter().filter(|e| e.is_holdout()).count(), d.holdout.len());
         let neg = ex.iter().find(|e| e.kind == "negative").unwrap();

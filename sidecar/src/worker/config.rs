@@ -31,7 +31,7 @@ pub struct WorkerConfig {
     pub metrics_addr: Option<SocketAddr>,
 }
 
-fn env_parse<T: std::str::FromStr>(name: &str, default: T) -> anyhow::Result<T>
+pub(crate) fn env_parse<T: std::str::FromStr>(name: &str, default: T) -> anyhow::Result<T>
 where
     T::Err: std::fmt::Display,
 {
