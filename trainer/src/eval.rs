@@ -98,15 +98,17 @@ pub fn evaluate(
             return Err(TrainError::Canceled);
         }
         // The system turn's keys and values are computed once per distinct prompt.
-        if prefix.as_ref().is_none_or(|(ids, _)| ids != &enc.system) {
-            let mut cache = KvCache::default();
-            if !enc.system.is_empty() {
-                let ids = Tensor::from_slice(&enc.system).view([1, enc.system.len() as i64]).to_device(model.device);
-                let _ = model.hidden(&ids, Some(&mut cache), false);
+        let cache = match &prefix {
+            Some((ids, cache)) if ids == &enc.system => cache,
+            _ => {
+                let mut cache = KvCache::default();
+                if !enc.system.is_empty() {
+                    let ids = Tensor::from_slice(&enc.system).view([1, enc.system.len() as i64]).to_device(model.device);
+                    let _ = model.hidden(&ids, Some(&mut cache), false);
+                }
+                &prefix.insert((enc.system.clone(), cache)).1
             }
-            prefix = Some((enc.system.clone(), cache));
-        }
-        let Some((_, cache)) = prefix.as_ref() else { unreachable!("set just above") };
+        };
         let out = generate(model, cache, &enc.prompt, encoder.end_token(), max_new, cancel)?;
         let text = encoder.decode(&out);
         let (n_ok, p_ok, a_ok, r_ok) = score(e, &text);

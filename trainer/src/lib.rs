@@ -164,11 +164,9 @@ pub fn train(
         train::run(&model, &train_set, cfg, pad, progress, cancel)?
     };
     let t_eval = Instant::now();
-    let total_eval = holdout.len();
     let (metrics, samples) = eval::evaluate(&model, &encoder, &holdout, cfg.max_new_tokens, cancel, &mut |done, of| {
         progress(&Progress { phase: "eval", step: done, total_steps: of, loss: None, tokens_per_s: 0.0 })
     })?;
-    let _ = total_eval;
     let gate = eval::gate(&metrics, cfg.gate_threshold);
     let (base_params, trainable) = model.parameter_counts();
     let report = TrainingReport {

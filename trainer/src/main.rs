@@ -8,6 +8,7 @@ use std::sync::Arc;
 use clap::{Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 use jitgen_trainer::config::Arch;
+use jitgen_trainer::model::{ATTENTION_MODULES, MLP_MODULES};
 use jitgen_trainer::tiny::{make_tiny_model, TinySpec};
 use jitgen_trainer::{load_jsonl, train, TrainConfig};
 
@@ -118,7 +119,7 @@ fn run() -> Result<ExitCode, Box<dyn std::error::Error>> {
         } => {
             let examples = load_jsonl(&dataset)?;
             let target_modules: Vec<String> = if targets == "all-linear" {
-                ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"].map(String::from).to_vec()
+                ATTENTION_MODULES.iter().chain(&MLP_MODULES).map(|m| m.to_string()).collect()
             } else {
                 targets.split(',').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect()
             };

@@ -154,24 +154,24 @@ pub fn batch_loss(
     let device = model.device;
     let empty = Vec::new();
     let system = if share_prefix { &examples[batch[0]].system } else { &empty };
-    let row_of = |e: &Encoded| -> Vec<i64> {
-        let sys = if share_prefix { &[][..] } else { &e.system[..] };
-        sys.iter().chain(&e.prompt).chain(&e.target).copied().collect()
-    };
-    let width = batch.iter().map(|&i| row_of(&examples[i]).len()).max().unwrap_or(0);
+    let rows: Vec<(Vec<i64>, usize)> = batch
+        .iter()
+        .map(|&i| {
+            let e = &examples[i];
+            let sys = if share_prefix { &[][..] } else { &e.system[..] };
+            let row: Vec<i64> = sys.iter().chain(&e.prompt).chain(&e.target).copied().collect();
+            let first_target = row.len() - e.target.len();
+            (row, first_target)
+        })
+        .collect();
+    let width = rows.iter().map(|(row, _)| row.len()).max().unwrap_or(0);
     let mut ids = Vec::with_capacity(batch.len() * width);
     let mut labels = Vec::with_capacity(batch.len() * width);
-    for &i in batch {
-        let e = &examples[i];
-        let mut row = row_of(e);
-        let first_target = row.len() - e.target.len();
+    for (row, first_target) in rows {
         // Position p predicts row[p+1]; only predictions of target tokens count.
-        let mut lab: Vec<i64> =
-            (0..row.len()).map(|p| if p + 1 < row.len() && p + 1 >= first_target { row[p + 1] } else { -100 }).collect();
-        row.resize(width, pad);
-        lab.resize(width, -100);
-        ids.extend(row);
-        labels.extend(lab);
+        let len = row.len();
+        labels.extend((0..width).map(|p| if p + 1 < len && p + 1 >= first_target { row[p + 1] } else { -100 }));
+        ids.extend(row.into_iter().chain(std::iter::repeat(pad)).take(width));
     }
     let ids = Tensor::from_slice(&ids).view([batch.len() as i64, width as i64]).to_device(device);
     let labels = Tensor::from_slice(&labels).to_device(device);
