@@ -658,27 +658,12 @@ fn jsonl_lines_are_pairs_with_their_split() {
 
 #[test]
 fn invalid_payload_reports_the_seed_error_body() {
-    let mut list: Vec<Value> = (0..6).map(|i| seed_command(&format!("cmd{i}"))).collect();
-    if let Some(Value::Object(e)) = list[3]["examples"].get_mut(0) {
-        e.remove("voice_command");
-    }
-    list[1]["parameters"][2]["type"] = json!("array<decimal>");
-    list[1]["examples"][1]["expected_parameters"] = json!({"city": "Oslo", "days": 3});
-    list[5]["examples"] = json!([]);
-    let err = assemble("node-1", "m", &Value::Array(list), &DatasetParams::default(), &ctx()).unwrap_err();
+    let err = assemble("node-1", "m", &common::seed_004_invalid_payload(), &DatasetParams::default(), &ctx()).unwrap_err();
     let AssembleError::Invalid(report) = &err else { panic!("expected Invalid, got {err:?}") };
     let codes: Vec<Code> = report.details().iter().map(|d| d.code).collect();
     assert_eq!(codes, vec![Code::MissingField, Code::InvalidType, Code::TooFewExamples]);
     assert_eq!(err.code(), "invalid_schema");
-    assert_eq!(
-        err.detail(),
-        concat!(
-            r#"{"error":"invalid_schema","details":["#,
-            r#"{"path":"commands[3].examples[0]","code":"missing_field","message":"voice_command required"},"#,
-            r#"{"path":"commands[1].parameters[2].type","code":"invalid_type","message":"unknown param type: array<decimal>"},"#,
-            r#"{"path":"commands[5].examples","code":"too_few_examples","message":"minimum 1 example required"}]}"#
-        )
-    );
+    assert_eq!(err.detail(), common::SEED_004_INVALID_BODY);
 }
 
 #[test]

@@ -156,21 +156,8 @@ fn valid_command_list_passes_in_every_envelope() {
 
 #[test]
 fn seed_004_body_is_reproduced_exactly() {
-    let mut list: Vec<Value> = (0..6).map(|i| command(&format!("cmd{i}"))).collect();
-    list[3]["examples"][0].as_object_mut().unwrap().remove("voice_command");
-    list[1]["parameters"][2]["type"] = json!("array<decimal>");
-    list[1]["examples"][1]["expected_parameters"].as_object_mut().unwrap().remove("unit");
-    list[5]["examples"] = json!([]);
-    let r = validate_commands(&Value::Array(list), 100);
-    assert_eq!(
-        r.error_body_text(),
-        concat!(
-            r#"{"error":"invalid_schema","details":["#,
-            r#"{"path":"commands[3].examples[0]","code":"missing_field","message":"voice_command required"},"#,
-            r#"{"path":"commands[1].parameters[2].type","code":"invalid_type","message":"unknown param type: array<decimal>"},"#,
-            r#"{"path":"commands[5].examples","code":"too_few_examples","message":"minimum 1 example required"}]}"#
-        )
-    );
+    let r = validate_commands(&common::seed_004_invalid_payload(), 100);
+    assert_eq!(r.error_body_text(), common::SEED_004_INVALID_BODY);
 }
 
 #[test]
