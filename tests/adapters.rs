@@ -225,21 +225,30 @@ async fn hash_of_stored(c: &Client, node: &str) -> String {
     .get(0)
 }
 
-#[tokio::test]
-async fn thirty_two_concurrent_updates_leave_one_active_job_on_the_newest_snapshot() {
-    let n = Arc::new(Nodes::new(1000).await);
-    let barrier = Arc::new(Barrier::new(32));
+/// `callers` sessions acting as node A, released together by a barrier, each posting its own
+/// `commands`-command list; their results in caller order.
+async fn concurrent_trains(n: &Arc<Nodes>, callers: usize, commands_each: usize) -> Vec<Value> {
+    let barrier = Arc::new(Barrier::new(callers));
     let mut tasks = Vec::new();
-    for i in 0..32 {
+    for i in 0..callers {
         let (n, barrier) = (n.clone(), barrier.clone());
         tasks.push(tokio::spawn(async move {
             let c = n.as_node("a").await;
             barrier.wait().await;
-            train(&c, "node-a", &commands(3, &format!("writer {i}"))).await.unwrap()
+            train(&c, "node-a", &commands(commands_each, &format!("caller {i}"))).await.unwrap()
         }));
     }
+    let mut results = Vec::new();
     for t in tasks {
-        let r = t.await.unwrap();
+        results.push(t.await.unwrap());
+    }
+    results
+}
+
+#[tokio::test]
+async fn thirty_two_concurrent_updates_leave_one_active_job_on_the_newest_snapshot() {
+    let n = Arc::new(Nodes::new(1000).await);
+    for r in concurrent_trains(&n, 32, 3).await {
         assert_eq!(r["status"], json!("queued"));
     }
     let admin = n.db.client().await;
@@ -294,19 +303,8 @@ async fn a_running_job_is_superseded_and_asked_to_cancel() {
 #[tokio::test]
 async fn rate_limit_under_sixteen_concurrent_callers_admits_at_most_the_limit() {
     let n = Arc::new(Nodes::new(3).await);
-    let barrier = Arc::new(Barrier::new(16));
-    let mut tasks = Vec::new();
-    for i in 0..16 {
-        let (n, barrier) = (n.clone(), barrier.clone());
-        tasks.push(tokio::spawn(async move {
-            let c = n.as_node("a").await;
-            barrier.wait().await;
-            train(&c, "node-a", &commands(2, &format!("caller {i}"))).await.unwrap()
-        }));
-    }
     let mut deferred = 0;
-    for t in tasks {
-        let r = t.await.unwrap();
+    for r in concurrent_trains(&n, 16, 2).await {
         assert_eq!(r["status"], json!("queued"));
         if r.get("deferred_until").is_some() {
             deferred += 1;
