@@ -1,9 +1,11 @@
-//! Library half of the sidecar: adapter storage, upload policy, node notification and the
-//! artifact sweeper, shared by the `jitgen` binary and the end-to-end tests.
+//! Library half of the sidecar: database connections, adapter storage, upload policy, node
+//! notification and the artifact sweeper, shared by the `jitgen` binary and the end-to-end tests.
 
+pub mod db;
 pub mod notify;
 pub mod storage;
 pub mod sweeper;
+pub mod tls;
 pub mod upload;
 
 use std::sync::atomic::Ordering;
