@@ -7,12 +7,11 @@ use std::fmt::Write;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use tokio_postgres::{Client, NoTls};
+use jitgen_sidecar::db;
+use tokio_postgres::Client;
 
 async fn connect(url: &str) -> anyhow::Result<Client> {
-    let (c, conn) = tokio_postgres::connect(url, NoTls).await?;
-    tokio::spawn(conn);
-    Ok(c)
+    Ok(db::connect_spawned(url, "bench").await?)
 }
 
 /// A worker child that is stopped however the benchmark ends, errors included.

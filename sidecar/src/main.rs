@@ -57,6 +57,8 @@ async fn main() -> anyhow::Result<()> {
             println!("{summary}");
         }
         Command::Run => {
+            // A bad sslmode or CA file stops here, not in a reconnect loop.
+            jitgen_sidecar::db::Target::parse(&cli.database_url)?;
             let config = worker::WorkerConfig::from_env(&cli.database_url)?;
             let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
             let background = delivery::spawn(&cli.database_url, stop_rx)?;

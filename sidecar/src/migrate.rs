@@ -6,7 +6,7 @@
 use std::fmt;
 
 use anyhow::Context;
-use tokio_postgres::NoTls;
+use jitgen_sidecar::db::{self, redact};
 
 mod embedded {
     refinery::embed_migrations!("../migrations");
@@ -31,9 +31,11 @@ impl fmt::Display for Summary {
 }
 
 pub async fn run(database_url: &str) -> anyhow::Result<Summary> {
+    // DDL may wait for running jobs' transactions; JITGEN_LOCK_TIMEOUT_MS is for the worker.
+    let target = db::Target::parse(database_url)?.without_lock_timeout();
     let pool = sqlx::postgres::PgPoolOptions::new()
         .max_connections(1)
-        .connect(database_url)
+        .connect_with(target.sqlx_options()?)
         .await
         .with_context(|| format!("connecting to {}", redact(database_url)))?;
     pgmq::install::install_sql_from_embedded(&pool).await.context("installing pgmq")?;
@@ -44,7 +46,8 @@ pub async fn run(database_url: &str) -> anyhow::Result<Summary> {
         .map(|v| v.to_string());
     pool.close().await;
 
-    let (mut client, connection) = tokio_postgres::connect(database_url, NoTls)
+    let (mut client, connection) = target
+        .connect()
         .await
         .with_context(|| format!("connecting to {}", redact(database_url)))?;
     let conn = tokio::spawn(async move {
@@ -70,28 +73,4 @@ pub async fn run(database_url: &str) -> anyhow::Result<Summary> {
     drop(client);
     let _ = conn.await;
     Ok(Summary { pgmq_version, jitgen_version, applied })
-}
-
-/// The URL without its password, for error messages and logs.
-pub fn redact(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
-        (Some(scheme), Some(at)) if at > scheme => {
-            let userinfo = &url[scheme + 3..at];
-            match userinfo.find(':') {
-                Some(colon) => format!("{}{}:***{}", &url[..scheme + 3], &userinfo[..colon], &url[at..]),
-                None => url.to_string(),
-            }
-        }
-        _ => url.to_string(),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn redacts_passwords() {
-        assert_eq!(super::redact("postgres://u:secret@h:5/db"), "postgres://u:***@h:5/db");
-        assert_eq!(super::redact("postgres://u@h/db"), "postgres://u@h/db");
-        assert_eq!(super::redact("host=/tmp"), "host=/tmp");
-    }
 }

@@ -2,11 +2,10 @@
 
 use std::fmt::Write;
 
-use tokio_postgres::NoTls;
+use jitgen_sidecar::db;
 
 pub async fn report(database_url: &str) -> anyhow::Result<String> {
-    let (client, conn) = tokio_postgres::connect(database_url, NoTls).await?;
-    tokio::spawn(conn);
+    let client = db::connect_spawned(database_url, "status").await?;
     let mut out = String::new();
     writeln!(out, "jobs by kind and state:")?;
     for r in client.query("SELECT kind, state, jobs, coalesce(extract(epoch FROM oldest_queued_age)::int, 0) FROM jitgen.job_summary ORDER BY kind, state", &[]).await? {

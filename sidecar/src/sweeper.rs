@@ -7,8 +7,9 @@ use std::time::Duration;
 
 use anyhow::Context;
 use tokio::sync::watch;
-use tokio_postgres::{Client, NoTls};
+use tokio_postgres::Client;
 
+use crate::db;
 use crate::storage::ArtifactStore;
 
 /// Process-wide totals for `/metrics`: objects deleted, deletions left for a later round.
@@ -67,11 +68,8 @@ pub async fn sweep_once(db: &Client, store: &ArtifactStore) -> anyhow::Result<Sw
 /// Sweeps every `interval` until `shutdown` turns true.
 pub async fn run_sweeper(db_url: String, store: Arc<ArtifactStore>, interval: Duration, mut shutdown: watch::Receiver<bool>) {
     loop {
-        match tokio_postgres::connect(&db_url, NoTls).await {
-            Ok((client, conn)) => {
-                tokio::spawn(async move {
-                    let _ = conn.await;
-                });
+        match db::connect_spawned(&db_url, "sweeper").await {
+            Ok(client) => {
                 let r = sweep_once(&client, &store).await;
                 if let Ok(s) = &r {
                     DELETED_TOTAL.fetch_add(s.deleted, Ordering::Relaxed);

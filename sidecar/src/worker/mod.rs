@@ -5,10 +5,12 @@
 //! cancellation, then record the outcome, the handler's side effects and the message's archive
 //! (or its rescheduling) in one transaction. A worker that dies mid-job stops heartbeating;
 //! the message reappears after the timeout and another worker takes the job over. Slots wake
-//! on LISTEN/NOTIFY with a timed poll as backup, and reconnect with capped backoff.
+//! on LISTEN/NOTIFY with a timed poll as backup, and reconnect with capped backoff
+//! (connections.rs).
 
 pub mod adapter_train;
 pub mod config;
+mod connections;
 pub mod handlers;
 pub mod metrics;
 pub mod session_generate;
@@ -18,13 +20,14 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use futures_util::StreamExt;
+use jitgen_sidecar::db;
 use serde_json::{json, Value};
 use tokio::sync::{watch, OwnedSemaphorePermit, Semaphore};
 use tokio_postgres::types::ToSql;
-use tokio_postgres::{AsyncMessage, Client, NoTls, Statement};
+use tokio_postgres::{Client, Statement};
 
 pub use config::WorkerConfig;
+use connections::{connect, listen, mark_stopped, register_worker};
 use handlers::{Done, JobContext, JobError, Registry};
 use metrics::Metrics;
 
@@ -33,6 +36,8 @@ const CHANNEL: &str = "jitgen_jobs";
 
 struct Shared {
     config: WorkerConfig,
+    /// DATABASE_URL parsed once, its CA file read once.
+    db: db::Target,
     registry: Registry,
     metrics: Metrics,
     kind_permits: HashMap<String, Arc<Semaphore>>,
@@ -45,7 +50,9 @@ struct Shared {
 /// Runs until SIGTERM or SIGINT, then drains.
 pub async fn run(config: WorkerConfig, registry: Registry) -> anyhow::Result<()> {
     let (stop_tx, stop_rx) = watch::channel(false);
+    let db = db::Target::parse(&config.database_url)?;
     let shared = Arc::new(Shared {
+        db,
         kind_permits: config.kind_limits.iter().map(|(k, n)| (k.clone(), Arc::new(Semaphore::new(*n)))).collect(),
         metrics: Metrics::default(),
         registry,
@@ -85,121 +92,6 @@ async fn wait_for_signal() {
     tokio::select! {
         _ = term.recv() => {},
         _ = int.recv() => {},
-    }
-}
-
-/// Connects, retrying with capped exponential backoff until it succeeds or shutdown begins.
-async fn connect(shared: &Shared, purpose: &str) -> Option<Client> {
-    let mut backoff = Duration::from_millis(100);
-    loop {
-        if *shared.shutdown.borrow() {
-            return None;
-        }
-        match tokio_postgres::connect(&shared.config.database_url, NoTls).await {
-            Ok((client, connection)) => {
-                let purpose = purpose.to_string();
-                tokio::spawn(async move {
-                    if let Err(e) = connection.await {
-                        tracing::warn!(%purpose, error = %describe(&e), "connection lost");
-                    }
-                });
-                shared.metrics.connected();
-                return Some(client);
-            }
-            Err(e) => {
-                tracing::warn!(%purpose, error = %describe(&e), retry_in_ms = backoff.as_millis() as u64, "cannot connect");
-                let mut stop = shared.shutdown.clone();
-                tokio::select! {
-                    _ = tokio::time::sleep(backoff) => {},
-                    _ = stop.wait_for(|s| *s) => return None,
-                }
-                backoff = (backoff * 2).min(Duration::from_secs(5));
-            }
-        }
-    }
-}
-
-/// LISTEN on its own connection; every notification wakes the slots.
-async fn listen(shared: Arc<Shared>) {
-    let mut backoff = Duration::from_millis(100);
-    loop {
-        if *shared.shutdown.borrow() {
-            return;
-        }
-        match tokio_postgres::connect(&shared.config.database_url, NoTls).await {
-            Ok((client, mut connection)) => {
-                backoff = Duration::from_millis(100);
-                let mut messages = futures_util::stream::poll_fn(move |cx| connection.poll_message(cx));
-                let listen_sql = format!("LISTEN {CHANNEL}");
-                let listening = client.batch_execute(&listen_sql);
-                tokio::pin!(listening);
-                // Drive the connection while the LISTEN completes, then forward notifications.
-                let mut listened = false;
-                loop {
-                    let mut stop = shared.shutdown.clone();
-                    tokio::select! {
-                        r = &mut listening, if !listened => {
-                            if let Err(e) = r { tracing::warn!(error = %e, "LISTEN failed"); break; }
-                            listened = true;
-                            // Anything enqueued while we were not listening is found by this wake.
-                            shared.wake.send_modify(|n| *n += 1);
-                        }
-                        m = messages.next() => match m {
-                            Some(Ok(AsyncMessage::Notification(_))) => shared.wake.send_modify(|n| *n += 1),
-                            Some(Ok(_)) => {}
-                            Some(Err(e)) => { tracing::warn!(error = %e, "listen connection lost"); break; }
-                            None => break,
-                        },
-                        _ = stop.wait_for(|s| *s) => return,
-                    }
-                }
-            }
-            Err(e) => tracing::warn!(error = %e, "cannot connect for LISTEN"),
-        }
-        tokio::time::sleep(backoff).await;
-        backoff = (backoff * 2).min(Duration::from_secs(5));
-    }
-}
-
-/// Keeps this worker's row in jitgen.workers fresh.
-async fn register_worker(shared: Arc<Shared>) {
-    let hostname = std::fs::read_to_string("/proc/sys/kernel/hostname").map(|h| h.trim().to_string()).unwrap_or_default();
-    let kinds = shared.registry.kinds();
-    loop {
-        if let Some(client) = connect(&shared, "heartbeat").await {
-            loop {
-                let in_flight = shared.in_flight.load(Ordering::Relaxed) as i32;
-                let r = client
-                    .execute(
-                        "INSERT INTO jitgen.workers (id, hostname, pid, version, kinds, in_flight)
-                         VALUES ($1, $2, $3, $4, $5, $6)
-                         ON CONFLICT (id) DO UPDATE SET heartbeat_at = now(), in_flight = EXCLUDED.in_flight,
-                             kinds = EXCLUDED.kinds, stopped_at = NULL",
-                        &[&shared.config.worker_id, &hostname, &(std::process::id() as i32), &env!("CARGO_PKG_VERSION"), &kinds, &in_flight],
-                    )
-                    .await;
-                if let Err(e) = r {
-                    tracing::warn!(error = %e, "worker heartbeat failed");
-                    break;
-                }
-                let mut stop = shared.shutdown.clone();
-                tokio::select! {
-                    _ = tokio::time::sleep(Duration::from_secs(5)) => {},
-                    _ = stop.wait_for(|s| *s) => return,
-                }
-            }
-        } else {
-            return;
-        }
-    }
-}
-
-async fn mark_stopped(shared: &Shared) {
-    if let Ok((client, conn)) = tokio_postgres::connect(&shared.config.database_url, NoTls).await {
-        tokio::spawn(conn);
-        let _ = client
-            .execute("UPDATE jitgen.workers SET stopped_at = now(), in_flight = 0 WHERE id = $1", &[&shared.config.worker_id])
-            .await;
     }
 }
 
