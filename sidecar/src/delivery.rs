@@ -11,9 +11,10 @@ use tokio::task::JoinHandle;
 pub fn spawn(database_url: &str, stop: watch::Receiver<bool>) -> anyhow::Result<Vec<JoinHandle<()>>> {
     let mut tasks = Vec::new();
     if let Some(cfg) = notify::MqttConfig::from_env().context("MQTT settings")? {
-        tracing::info!(host = cfg.host, port = cfg.port, client_id = cfg.client_id, "adapter notifier starting");
+        let tls = notify::MqttTls::from_env()?;
+        tracing::info!(host = cfg.host, port = cfg.port, client_id = cfg.client_id, tls = ?tls, "adapter notifier starting");
         let stats = Arc::new(notify::NotifyStats::default());
-        tasks.push(tokio::spawn(notify::run_notifier(database_url.to_string(), cfg, stats, stop.clone())));
+        tasks.push(tokio::spawn(notify::run_notifier_with_tls(database_url.to_string(), cfg, tls, stats, stop.clone())));
     }
     if let Some(cfg) = storage::S3Config::from_env().context("S3 settings")? {
         let store = Arc::new(storage::ArtifactStore::new(&cfg)?);

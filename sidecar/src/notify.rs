@@ -3,16 +3,20 @@
 //! so a crash or a broker outage leaves it due and it is sent again later (at least once).
 //! A notification failure never retrains anything; it only delays the message.
 
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
 use futures_util::StreamExt;
-use rumqttc::{AsyncClient, Event, EventLoop, MqttOptions, Outgoing, Packet, QoS};
+use rumqttc::{AsyncClient, Event, EventLoop, MqttOptions, Outgoing, Packet, QoS, TlsConfiguration, Transport};
 use serde::{Deserialize, Serialize};
 use tokio::sync::{watch, Notify};
-use tokio_postgres::{AsyncMessage, Client, NoTls};
+use tokio_postgres::{AsyncMessage, Client};
+
+use crate::db;
+use crate::tls::{self, Check, ClientCert, Roots};
 
 pub const CHANNEL: &str = "jitgen_adapter_notifications";
 const ACK_TIMEOUT: Duration = Duration::from_secs(10);
@@ -64,6 +68,7 @@ impl MqttConfig {
         }
         let port = match env_opt("MQTT_PORT") {
             Some(v) => v.parse().with_context(|| format!("MQTT_PORT={v:?}"))?,
+            None if tls_on()? => 8883,
             None => 1883,
         };
         let hostname = std::fs::read_to_string("/proc/sys/kernel/hostname").map(|h| h.trim().to_string()).unwrap_or_else(|_| "localhost".into());
@@ -78,11 +83,14 @@ impl MqttConfig {
         }))
     }
 
-    fn options(&self) -> MqttOptions {
+    fn options(&self, tls: Option<&MqttTls>) -> MqttOptions {
         let mut o = MqttOptions::new(&self.client_id, &self.host, self.port);
         o.set_keep_alive(Duration::from_secs(30));
         if let Some(user) = &self.username {
             o.set_credentials(user, self.password.clone().unwrap_or_default());
+        }
+        if let Some(t) = tls {
+            o.set_transport(Transport::tls_with_config(TlsConfiguration::Rustls(t.config.clone())));
         }
         o
     }
@@ -92,6 +100,57 @@ impl MqttConfig {
         let exp = 2u32.saturating_pow(attempts.clamp(0, 30) as u32);
         let d = self.backoff_base.saturating_mul(exp).min(self.backoff_cap);
         d.mul_f64(0.8 + fastrand::f64() * 0.4)
+    }
+}
+
+fn tls_on() -> anyhow::Result<bool> {
+    match env_opt("MQTT_TLS").as_deref() {
+        None | Some("off") => Ok(false),
+        Some("on") => Ok(true),
+        Some(v) => anyhow::bail!("MQTT_TLS={v:?}: expected on or off"),
+    }
+}
+
+/// TLS to the broker: its certificate must chain to the CA file (the system's CAs when none
+/// is given) and name `MQTT_HOST`; optionally with a client certificate.
+#[derive(Clone)]
+pub struct MqttTls {
+    config: Arc<rustls::ClientConfig>,
+    roots: Roots,
+}
+
+impl std::fmt::Debug for MqttTls {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "MqttTls(trusting {})", self.roots)
+    }
+}
+
+impl MqttTls {
+    pub fn new(ca_file: Option<PathBuf>, client_cert: Option<ClientCert>) -> anyhow::Result<MqttTls> {
+        let roots = ca_file.map(Roots::File).unwrap_or(Roots::System);
+        let config = tls::client_config(Check::ChainAndName, &roots, client_cert.as_ref()).map_err(|e| anyhow::anyhow!(e))?;
+        Ok(MqttTls { config: Arc::new(config), roots })
+    }
+
+    /// `MQTT_TLS=on` with `MQTT_CA_FILE`, and `MQTT_CLIENT_CERT` + `MQTT_CLIENT_KEY` together.
+    pub fn from_env() -> anyhow::Result<Option<MqttTls>> {
+        if !tls_on()? {
+            return Ok(None);
+        }
+        let client_cert = match (env_opt("MQTT_CLIENT_CERT"), env_opt("MQTT_CLIENT_KEY")) {
+            (Some(cert), Some(key)) => Some(ClientCert { cert: cert.into(), key: key.into() }),
+            (None, None) => None,
+            _ => anyhow::bail!("MQTT_CLIENT_CERT and MQTT_CLIENT_KEY go together"),
+        };
+        MqttTls::new(env_opt("MQTT_CA_FILE").map(PathBuf::from), client_cert).context("MQTT TLS settings").map(Some)
+    }
+
+    /// Why a connection failed, with a refused certificate spelled out.
+    fn explain(&self, e: &rumqttc::ConnectionError, host: &str) -> String {
+        match tls::find_rustls_error(e) {
+            Some(r) => tls::explain(r, host, &self.roots),
+            None => e.to_string(),
+        }
     }
 }
 
@@ -120,10 +179,10 @@ pub async fn enqueue(db: &Client, job_id: i64, msg: &AdapterReady) -> anyhow::Re
 }
 
 /// Keeps a LISTEN connection open (reconnecting) and turns notifications into wakes.
-async fn listen(db_url: String, wake: Arc<Notify>, mut shutdown: watch::Receiver<bool>) {
+async fn listen(target: db::Target, wake: Arc<Notify>, mut shutdown: watch::Receiver<bool>) {
     let mut backoff = Duration::from_millis(100);
     loop {
-        if let Ok((client, mut conn)) = tokio_postgres::connect(&db_url, NoTls).await {
+        if let Ok((client, mut conn)) = target.connect().await {
             backoff = Duration::from_millis(100);
             let w = wake.clone();
             let forward = tokio::spawn(async move {
@@ -154,12 +213,15 @@ async fn listen(db_url: String, wake: Arc<Notify>, mut shutdown: watch::Receiver
 }
 
 /// Drives the event loop until the broker accepts the connection.
-async fn wait_connack(el: &mut EventLoop) -> anyhow::Result<()> {
+async fn wait_connack(el: &mut EventLoop, cfg: &MqttConfig, tls: Option<&MqttTls>) -> anyhow::Result<()> {
     loop {
         match el.poll().await {
             Ok(Event::Incoming(Packet::ConnAck(_))) => return Ok(()),
             Ok(_) => {}
-            Err(e) => return Err(anyhow::anyhow!("MQTT connect: {e}")),
+            Err(e) => {
+                let why = tls.map(|t| t.explain(&e, &cfg.host)).unwrap_or_else(|| e.to_string());
+                return Err(anyhow::anyhow!("MQTT connect: {why}"));
+            }
         }
     }
 }
@@ -254,9 +316,27 @@ async fn deliver_due(db: &mut Client, cfg: &MqttConfig, mut broker: Broker<'_>, 
 
 /// Runs until `shutdown`: connects to the broker (reconnecting with capped backoff) and
 /// delivers due outbox rows, woken by LISTEN and a 1 s poll.
-pub async fn run_notifier(db_url: String, cfg: MqttConfig, stats: Arc<NotifyStats>, mut shutdown: watch::Receiver<bool>) {
+pub async fn run_notifier(db_url: String, cfg: MqttConfig, stats: Arc<NotifyStats>, shutdown: watch::Receiver<bool>) {
+    run_notifier_with_tls(db_url, cfg, None, stats, shutdown).await
+}
+
+/// [`run_notifier`] over TLS when `tls` is given.
+pub async fn run_notifier_with_tls(
+    db_url: String,
+    cfg: MqttConfig,
+    tls: Option<MqttTls>,
+    stats: Arc<NotifyStats>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let target = match db::Target::parse(&db_url) {
+        Ok(t) => t,
+        Err(e) => {
+            tracing::error!(error = %e, "notifier cannot start");
+            return;
+        }
+    };
     let wake = Arc::new(Notify::new());
-    tokio::spawn(listen(db_url.clone(), wake.clone(), shutdown.clone()));
+    tokio::spawn(listen(target.clone(), wake.clone(), shutdown.clone()));
     let mut db: Option<Client> = None;
     let mut broker_backoff = Duration::from_millis(200);
     loop {
@@ -264,13 +344,8 @@ pub async fn run_notifier(db_url: String, cfg: MqttConfig, stats: Arc<NotifyStat
             return;
         }
         if db.as_ref().is_none_or(|c| c.is_closed()) {
-            match tokio_postgres::connect(&db_url, NoTls).await {
-                Ok((c, conn)) => {
-                    tokio::spawn(async move {
-                        let _ = conn.await;
-                    });
-                    db = Some(c);
-                }
+            match target.connect_spawned("notifier").await {
+                Ok(c) => db = Some(c),
                 Err(e) => {
                     tracing::warn!(error = %e, "notifier cannot connect to the database");
                     tokio::select! {
@@ -283,8 +358,8 @@ pub async fn run_notifier(db_url: String, cfg: MqttConfig, stats: Arc<NotifyStat
         let Some(client_db) = db.as_mut() else { continue };
         // A fresh client per connection: rumqttc would otherwise replay publishes we already
         // recorded as failed, and the outbox sends them again anyway.
-        let (client, mut el) = AsyncClient::new(cfg.options(), 16);
-        let connected = tokio::time::timeout(ACK_TIMEOUT, wait_connack(&mut el))
+        let (client, mut el) = AsyncClient::new(cfg.options(tls.as_ref()), 16);
+        let connected = tokio::time::timeout(ACK_TIMEOUT, wait_connack(&mut el, &cfg, tls.as_ref()))
             .await
             .map_err(|_| anyhow::anyhow!("MQTT connect timed out"))
             .and_then(|r| r);
