@@ -124,7 +124,9 @@ start_cluster() {
     local port
     port="$(free_port)"
     as_postgres "$JG_PG_BIN/initdb" -D "$JG_PGDATA" -U postgres -A trust -E UTF8 --locale=C.UTF-8 >/dev/null
-    as_postgres "$JG_PG_BIN/pg_ctl" -D "$JG_PGDATA" -l "$dir/postgres.log" -w -t 60 \
+    # Without RUST_BACKTRACE: pgrx would put a Rust backtrace in the DETAIL of errors raised
+    # through SPI, where the caller (and pg_regress) expects jitgen's own DETAIL.
+    as_postgres env -u RUST_BACKTRACE -u RUST_LIB_BACKTRACE "$JG_PG_BIN/pg_ctl" -D "$JG_PGDATA" -l "$dir/postgres.log" -w -t 60 \
         -o "-p $port -k $dir -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200" start >/dev/null
     export PGHOST=127.0.0.1 PGPORT="$port" PGUSER=postgres PGDATABASE=postgres JG_PGDATA
     export DATABASE_URL="postgres://postgres@127.0.0.1:$port/postgres"

@@ -2,10 +2,12 @@
 -- the training dataset here, and keeps at most one training job per node in the queue. The
 -- sidecar's adapter.train handler trains, uploads and notifies.
 --
--- Who may do what is row-level security: a node's rows are visible to members of the node's
+-- Who may see what is row-level security: a node's rows are visible to members of the node's
 -- owner_role (a tenant's admin role can be granted every node role of the tenant). The job
--- ledger gets the same policy for adapter jobs. The sidecar connects as the extension owner,
--- which RLS does not restrict.
+-- ledger gets the same policy for adapter jobs. Node roles hold SELECT only: every write goes
+-- through a function that checks the caller (train_adapter, cancel_adapter_job,
+-- confirm_adapter_download), so no tenant can lock a shared row or table and stall a worker.
+-- The sidecar connects as the extension owner, which RLS does not restrict.
 
 CREATE TABLE jitgen.nodes (
     node_id           text        PRIMARY KEY CHECK (node_id ~ '^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$'),
@@ -99,14 +101,6 @@ CREATE INDEX adapter_notifications_due ON jitgen.adapter_notifications (next_att
 
 -- ---------------------------------------------------------------- row-level security
 
--- True when the current role may act as a node whose owner is `owner_role`. A dropped owner
--- role makes the node invisible rather than every query fail.
-CREATE FUNCTION jitgen._node_member(owner_role name) RETURNS boolean
-LANGUAGE sql STABLE PARALLEL SAFE AS $$
-    SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_roles r
-                   WHERE r.rolname = owner_role AND pg_catalog.pg_has_role(r.oid, 'MEMBER'));
-$$;
-
 ALTER TABLE jitgen.nodes ENABLE ROW LEVEL SECURITY;
 CREATE POLICY node_members ON jitgen.nodes USING (jitgen._node_member(owner_role));
 
@@ -126,18 +120,11 @@ ALTER TABLE jitgen.adapter_artifacts ENABLE ROW LEVEL SECURITY;
 CREATE POLICY node_members ON jitgen.adapter_artifacts
     USING (EXISTS (SELECT 1 FROM jitgen.nodes n WHERE n.node_id = adapter_artifacts.node_id));
 
--- Node roles see (and may ask to cancel) their own adapter jobs in the ledger; every other job
--- stays visible to the owner only, as before.
-ALTER TABLE jitgen.jobs ENABLE ROW LEVEL SECURITY;
-CREATE POLICY node_adapter_jobs ON jitgen.jobs
+-- Node roles see (and may cancel through cancel_adapter_job) their own adapter jobs.
+CREATE POLICY node_adapter_jobs ON jitgen.jobs FOR SELECT
     USING (kind = 'adapter.train' AND EXISTS (SELECT 1 FROM jitgen.nodes n WHERE n.node_id = jobs.key));
 
-GRANT SELECT ON jitgen.nodes TO PUBLIC;
-GRANT SELECT, INSERT, UPDATE, DELETE ON jitgen.node_commands TO PUBLIC;
-GRANT SELECT, INSERT, UPDATE ON jitgen.adapter_requests TO PUBLIC;
-GRANT SELECT ON jitgen.adapter_jobs TO PUBLIC;
-GRANT SELECT, UPDATE (downloaded_at) ON jitgen.adapter_artifacts TO PUBLIC;
-GRANT SELECT, UPDATE (cancel_requested) ON jitgen.jobs TO PUBLIC;
+GRANT SELECT ON jitgen.nodes, jitgen.node_commands, jitgen.adapter_jobs, jitgen.adapter_artifacts TO PUBLIC;
 
 -- ---------------------------------------------------------------- nodes
 
@@ -292,7 +279,7 @@ BEGIN
         delayed := true;
     END IF;
 
-    new_id := jitgen.enqueue('adapter.train', jsonb_build_object('node_id', p_node_id, 'dataset_hash', h),
+    new_id := jitgen._enqueue('adapter.train', jsonb_build_object('node_id', p_node_id, 'dataset_hash', h),
                              key => p_node_id, tenant => n.tenant,
                              delay => CASE WHEN delayed THEN next_slot - clock_timestamp() ELSE '0' END,
                              max_attempts => 3);
@@ -377,11 +364,13 @@ CREATE CONSTRAINT TRIGGER adapter_request_due AFTER INSERT ON jitgen.adapter_req
 
 -- ---------------------------------------------------------------- the seed's API
 
--- POST /api/v0/adapters/train. Replaces the node's command set with command_schema (an array,
--- or {"commands": [...]}); unchanged commands are not rewritten. Returns
--- {job_id, status, dataset_hash, counts[, reused][, deferred_until]}.
-CREATE FUNCTION jitgen.train_adapter(node_id text, base_model_id text, command_schema jsonb, dataset_hash text DEFAULT NULL)
-RETURNS jsonb LANGUAGE plpgsql VOLATILE AS $$
+-- POST /api/v0/adapters/train, the privileged half of jitgen.train_adapter (run as the owner
+-- once the caller was seen to see the node). Replaces the node's command set with
+-- command_schema (an array, or {"commands": [...]}); unchanged commands are not rewritten.
+-- Returns {job_id, status, dataset_hash, counts[, reused][, deferred_until]}.
+CREATE FUNCTION jitgen._train_adapter(node_id text, base_model_id text, command_schema jsonb,
+                                      dataset_hash text, requested_by name)
+RETURNS jsonb LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
 #variable_conflict use_column
 DECLARE
     cmds  jsonb;
@@ -392,9 +381,12 @@ BEGIN
         RAISE EXCEPTION 'node_id, base_model_id and command_schema must not be NULL' USING ERRCODE = '22004',
             HINT = 'SELECT jitgen.train_adapter(''kitchen-1'', ''qwen2.5-0.5b'', ''[{"command_name": ...}]''::jsonb);';
     END IF;
-    IF NOT EXISTS (SELECT 1 FROM jitgen.nodes n WHERE n.node_id = train_adapter.node_id) THEN
+    -- The node lock first: two concurrent posts replace the command set one after the other,
+    -- never interleaved into a mix of both.
+    PERFORM 1 FROM jitgen.nodes n WHERE n.node_id = _train_adapter.node_id FOR NO KEY UPDATE;
+    IF NOT FOUND THEN
         RAISE EXCEPTION 'node "%" is not registered', node_id USING ERRCODE = '42704',
-            DETAIL = format('No node "%s" is visible to role %s.', node_id, current_user),
+            DETAIL = format('No node "%s" is visible to role %s.', node_id, requested_by),
             HINT = format('An administrator registers it: SELECT jitgen.register_node(%L, ''<tenant>'', %L, ''<node role>'');',
                           node_id, base_model_id);
     END IF;
@@ -404,15 +396,16 @@ BEGIN
             ELSE coalesce(command_schema->'commands', command_schema->'command_schema') END;
     SELECT coalesce(array_agg(e->>'command_name'), '{}') INTO names FROM jsonb_array_elements(cmds) e;
 
-    DELETE FROM jitgen.node_commands c WHERE c.node_id = train_adapter.node_id AND c.command_name <> ALL (names);
+    DELETE FROM jitgen.node_commands c WHERE c.node_id = _train_adapter.node_id AND c.command_name <> ALL (names);
     INSERT INTO jitgen.node_commands AS c (node_id, command_name, schema)
-    SELECT train_adapter.node_id, e->>'command_name', e FROM jsonb_array_elements(cmds) e
+    SELECT _train_adapter.node_id, e->>'command_name', e FROM jsonb_array_elements(cmds) e
     ON CONFLICT (node_id, command_name) DO UPDATE SET schema = EXCLUDED.schema, updated_at = now()
     WHERE c.schema IS DISTINCT FROM EXCLUDED.schema;
-    INSERT INTO jitgen.adapter_requests AS q (node_id, base_model_id) VALUES (train_adapter.node_id, train_adapter.base_model_id)
+    INSERT INTO jitgen.adapter_requests AS q (node_id, base_model_id, requested_by)
+    VALUES (_train_adapter.node_id, _train_adapter.base_model_id, coalesce(_train_adapter.requested_by, current_user))
     ON CONFLICT (node_id, xid) DO UPDATE SET base_model_id = EXCLUDED.base_model_id;
 
-    r := jitgen._schedule_adapter_training(train_adapter.node_id);
+    r := jitgen._schedule_adapter_training(_train_adapter.node_id);
     IF dataset_hash IS NOT NULL AND dataset_hash IS DISTINCT FROM r->>'dataset_hash' THEN
         RAISE EXCEPTION 'dataset_hash does not match the commands' USING ERRCODE = '22023',
             DETAIL = format('Given %s; the commands and parameters hash to %s.', dataset_hash, r->>'dataset_hash'),
@@ -466,14 +459,16 @@ BEGIN
                               'cancel_requested', s IN ('running', 'canceled'));
 END $$;
 
--- The node confirms it downloaded the adapter; the sidecar's sweeper then deletes the object.
-CREATE FUNCTION jitgen.confirm_adapter_download(job_id bigint) RETURNS jsonb LANGUAGE plpgsql VOLATILE AS $$
+-- The privileged half of jitgen.confirm_adapter_download (run as the owner once the caller
+-- was seen to see the artifact); the sidecar's sweeper then deletes the object.
+CREATE FUNCTION jitgen._confirm_adapter_download(job_id bigint) RETURNS jsonb
+LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
 #variable_conflict use_column
 DECLARE
     r jsonb;
 BEGIN
     UPDATE jitgen.adapter_artifacts f SET downloaded_at = coalesce(f.downloaded_at, now())
-    WHERE f.job_id = confirm_adapter_download.job_id
+    WHERE f.job_id = _confirm_adapter_download.job_id
     RETURNING jsonb_build_object('job_id', f.job_id, 'downloaded_at', f.downloaded_at) INTO r;
     IF r IS NULL THEN
         RAISE EXCEPTION 'adapter job % has no published artifact', job_id USING ERRCODE = '42704',

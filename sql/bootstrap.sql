@@ -35,11 +35,12 @@ CREATE TABLE jitgen.llm_calls (
 CREATE INDEX llm_calls_component ON jitgen.llm_calls (app_id, component_id, created_at);
 COMMENT ON TABLE jitgen.llm_calls IS 'One row per LLM call; never holds prompts, replies or keys.';
 
--- Ordinary roles record calls only through this function, never by writing the table.
+-- Only the owner records calls: the sidecar, and generate_session on behalf of the backend that
+-- made the call. Nobody else can write (or forge) a metric row.
 CREATE FUNCTION jitgen._record_llm_call(
     app_id text, component_id text, model text, latency_ms integer, prompt_tokens integer,
     completion_tokens integer, cost_estimate_usd numeric, outcome text, error jsonb)
-RETURNS void LANGUAGE sql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+RETURNS void LANGUAGE sql SET search_path = pg_catalog, pg_temp AS $$
     INSERT INTO jitgen.llm_calls (app_id, component_id, model, latency_ms, prompt_tokens,
                                   completion_tokens, cost_estimate_usd, outcome, error)
     VALUES (app_id, component_id, model, latency_ms, prompt_tokens, completion_tokens,

@@ -16,10 +16,28 @@ CREATE TRIGGER schemas_changed
     AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON jitgen.schemas
     FOR EACH STATEMENT EXECUTE FUNCTION jitgen._schemas_changed();
 
+-- ---------------------------------------------------------------- privileges
+-- The README's privilege model; extension/tests/pg_regress/sql/privileges.sql lists the result
+-- and fails on any change. PUBLIC (every app and node role) gets: the schema, the pure
+-- functions, reads that row-level security filters, and the functions that check their caller.
+-- Everything else is the owner's (the sidecar) and the operators' it is granted to.
 GRANT USAGE ON SCHEMA jitgen TO PUBLIC;
-GRANT SELECT ON jitgen.schemas TO PUBLIC;
-REVOKE ALL ON FUNCTION jitgen._invalidate_schema_cache() FROM PUBLIC;
-REVOKE ALL ON FUNCTION jitgen._builtin_schemas() FROM PUBLIC;
-GRANT SELECT ON jitgen.llm_calls TO PUBLIC;
-REVOKE ALL ON FUNCTION jitgen._jsonb_identity(jsonb) FROM PUBLIC;
-GRANT SELECT ON jitgen.job_summary, jitgen.workers TO PUBLIC;
+GRANT SELECT ON jitgen.schemas, jitgen.job_kinds, jitgen.jobs, jitgen.job_summary TO PUBLIC;
+
+-- Internal helpers run as the owner (from the checked functions, triggers and the sidecar).
+-- _node_member stays callable: row-level security policies evaluate it as the querying role.
+DO $$
+DECLARE
+    f regprocedure;
+BEGIN
+    FOR f IN SELECT p.oid::regprocedure FROM pg_catalog.pg_proc p
+             WHERE p.pronamespace = 'jitgen'::regnamespace AND p.proname LIKE '\_%' AND p.proname <> '_node_member'
+    LOOP
+        EXECUTE format('REVOKE ALL ON FUNCTION %s FROM PUBLIC', f);
+    END LOOP;
+END $$;
+
+-- Operators' functions: they write shared tables or the queue and check nothing themselves.
+REVOKE ALL ON FUNCTION jitgen.retry_job(bigint), jitgen.register_node(text, text, text, name, int, text, jsonb),
+    jitgen.grant_enqueue(text, name), jitgen.revoke_enqueue(text, name), jitgen.ensure_queue(),
+    jitgen.register_schema(text, jsonb) FROM PUBLIC;

@@ -20,6 +20,9 @@ CREATE TABLE jitgen.jobs (
     cancel_requested boolean     NOT NULL DEFAULT false,
     msg_id           bigint,
     worker           text,
+    -- The role that enqueued it through jitgen.enqueue or request_session (NULL for jobs that
+    -- jitgen's own functions queue, such as adapter.train): it and its members see the job.
+    enqueued_by      name,
     created_at       timestamptz NOT NULL DEFAULT now(),
     started_at       timestamptz,
     heartbeat_at     timestamptz,
@@ -58,13 +61,14 @@ CREATE TABLE jitgen.workers (
     stopped_at   timestamptz
 );
 
-CREATE VIEW jitgen.job_summary AS
+-- security_invoker: a role counts only the jobs it can see (row-level security on jobs).
+CREATE VIEW jitgen.job_summary WITH (security_invoker = true) AS
 SELECT kind, state, count(*) AS jobs,
        max(now() - created_at) FILTER (WHERE state = 'queued') AS oldest_queued_age,
        max(attempts) AS max_attempts_used
 FROM jitgen.jobs GROUP BY kind, state;
 
-CREATE VIEW jitgen.dead_jobs AS
+CREATE VIEW jitgen.dead_jobs WITH (security_invoker = true) AS
 SELECT id, kind, key, tenant, attempts, max_attempts, error, created_at, finished_at
 FROM jitgen.jobs WHERE state = 'dead';
 
@@ -80,15 +84,107 @@ BEGIN
     END IF;
 END $$;
 
--- SECURITY DEFINER so that app roles (and their triggers) need only EXECUTE, not rights on
--- the ledger or the queue.
-CREATE FUNCTION jitgen.enqueue(
+-- Who may enqueue which kind. Internal kinds are queued only by the functions that check
+-- ownership (train_adapter, request_session); the others by the roles granted them with
+-- jitgen.grant_enqueue. The extension owner (the sidecar) and superusers may enqueue any kind.
+CREATE TABLE jitgen.job_kinds (
+    kind        text    PRIMARY KEY CHECK (kind ~ '^[a-z][a-z0-9_.-]{0,62}$'),
+    internal    boolean NOT NULL DEFAULT false,
+    reached_by  text,
+    description text
+);
+INSERT INTO jitgen.job_kinds (kind, internal, reached_by, description) VALUES
+    ('echo', false, NULL, 'Test and demo kind: records its payload in jitgen_echo_log.'),
+    ('session.generate', true, 'jitgen.request_session(session_id)', 'Regenerates a sessions row with the LLM.'),
+    ('adapter.train', true, 'jitgen.train_adapter(node_id, base_model_id, command_schema)', 'Trains a node''s LoRA adapter.');
+
+CREATE TABLE jitgen.job_kind_grants (
+    kind    text NOT NULL REFERENCES jitgen.job_kinds ON DELETE CASCADE,
+    grantee name NOT NULL,
+    PRIMARY KEY (kind, grantee)
+);
+
+-- True when the current role is a member of `owner_role`. A dropped role matches nobody
+-- rather than making every query that asks fail.
+CREATE FUNCTION jitgen._node_member(owner_role name) RETURNS boolean
+LANGUAGE sql STABLE PARALLEL SAFE AS $$
+    SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_roles r
+                   WHERE r.rolname = owner_role AND pg_catalog.pg_has_role(r.oid, 'MEMBER'));
+$$;
+
+CREATE FUNCTION jitgen.grant_enqueue(kind text, role name) RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+#variable_conflict use_column
+BEGIN
+    IF kind IS NULL OR role IS NULL THEN
+        RAISE EXCEPTION 'kind and role must not be NULL' USING ERRCODE = '22004',
+            HINT = 'SELECT jitgen.grant_enqueue(''echo'', ''jitgen_app'');';
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = role) THEN
+        RAISE EXCEPTION 'role "%" does not exist', role USING ERRCODE = '42704',
+            HINT = format('CREATE ROLE %I; then grant again.', role);
+    END IF;
+    IF (SELECT k.internal FROM jitgen.job_kinds k WHERE k.kind = grant_enqueue.kind) THEN
+        RAISE EXCEPTION 'job kind "%" is internal and cannot be granted', kind USING ERRCODE = '22023',
+            DETAIL = 'Internal kinds are queued only by the function that checks the caller''s ownership of what the job touches.',
+            HINT = format('Call %s instead.', (SELECT k.reached_by FROM jitgen.job_kinds k WHERE k.kind = grant_enqueue.kind));
+    END IF;
+    INSERT INTO jitgen.job_kinds AS k (kind) VALUES (grant_enqueue.kind) ON CONFLICT DO NOTHING;
+    INSERT INTO jitgen.job_kind_grants AS g (kind, grantee) VALUES (grant_enqueue.kind, role) ON CONFLICT DO NOTHING;
+END $$;
+
+CREATE FUNCTION jitgen.revoke_enqueue(kind text, role name) RETURNS void
+LANGUAGE sql SET search_path = pg_catalog, pg_temp AS $$
+    DELETE FROM jitgen.job_kind_grants g WHERE g.kind = revoke_enqueue.kind AND g.grantee = revoke_enqueue.role;
+$$;
+
+-- Raises 42501 unless role `caller` may enqueue `kind` (called as the owner, with the caller
+-- that jitgen.enqueue read from the backend).
+CREATE FUNCTION jitgen._may_enqueue(caller oid, kind text) RETURNS void
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+#variable_conflict use_column
+DECLARE
+    k jitgen.job_kinds;
+BEGIN
+    IF (SELECT r.rolsuper FROM pg_catalog.pg_roles r WHERE r.oid = caller)
+       OR pg_catalog.pg_has_role(caller, (SELECT e.extowner FROM pg_catalog.pg_extension e WHERE e.extname = 'jitgen'), 'MEMBER') THEN
+        RETURN;
+    END IF;
+    SELECT * INTO k FROM jitgen.job_kinds j WHERE j.kind = _may_enqueue.kind;
+    IF k.internal THEN
+        RAISE EXCEPTION 'permission denied to enqueue job kind "%"', kind USING ERRCODE = '42501',
+            DETAIL = 'It is an internal kind: only the function that checks ownership of what it touches queues it.',
+            HINT = format('Call %s instead.', k.reached_by);
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM jitgen.job_kind_grants g JOIN pg_catalog.pg_roles r ON r.rolname = g.grantee
+                   WHERE g.kind = _may_enqueue.kind AND pg_catalog.pg_has_role(caller, r.oid, 'MEMBER')) THEN
+        RAISE EXCEPTION 'permission denied to enqueue job kind "%"', kind USING ERRCODE = '42501',
+            DETAIL = format('Role %s has not been granted the kind.', pg_catalog.pg_get_userbyid(caller)),
+            HINT = format('An administrator grants it: SELECT jitgen.grant_enqueue(%L, %L);', kind, pg_catalog.pg_get_userbyid(caller));
+    END IF;
+END $$;
+
+-- jitgen.enqueue's privileged half: run as the owner after the caller was read from the backend.
+CREATE FUNCTION jitgen._enqueue_for(caller oid, kind text, payload jsonb, key text, tenant text,
+                                    delay interval, max_attempts int)
+RETURNS bigint LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    IF kind IS NOT NULL THEN
+        PERFORM jitgen._may_enqueue(caller, kind);
+    END IF;
+    RETURN jitgen._enqueue(kind, payload, key, tenant, delay, max_attempts, pg_catalog.pg_get_userbyid(caller));
+END $$;
+
+-- Inserts the row and sends its wake-up message in the caller's transaction. Internal: called
+-- as the owner, by _enqueue_for and by jitgen's own functions (which pass enqueued_by NULL).
+CREATE FUNCTION jitgen._enqueue(
     kind text, payload jsonb DEFAULT '{}', key text DEFAULT NULL, tenant text DEFAULT NULL,
-    delay interval DEFAULT '0', max_attempts int DEFAULT 5)
-RETURNS bigint LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+    delay interval DEFAULT '0', max_attempts int DEFAULT 5, enqueued_by name DEFAULT NULL)
+RETURNS bigint LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 #variable_conflict use_column
 DECLARE
     job_id bigint;
+    holder name;
     start_at timestamptz := clock_timestamp() + greatest(coalesce(delay, '0'::interval), '0'::interval);
 BEGIN
     IF kind IS NULL OR payload IS NULL THEN
@@ -105,9 +201,9 @@ BEGIN
             HINT = 'The default, 5, suits most jobs.';
     END IF;
     LOOP
-        INSERT INTO jitgen.jobs AS j (kind, key, tenant, payload, run_after, max_attempts)
-        VALUES (enqueue.kind, enqueue.key, enqueue.tenant, enqueue.payload,
-                start_at, enqueue.max_attempts)
+        INSERT INTO jitgen.jobs AS j (kind, key, tenant, payload, run_after, max_attempts, enqueued_by)
+        VALUES (_enqueue.kind, _enqueue.key, _enqueue.tenant, _enqueue.payload,
+                start_at, _enqueue.max_attempts, _enqueue.enqueued_by)
         ON CONFLICT (kind, key) WHERE key IS NOT NULL AND state IN ('queued', 'running') DO NOTHING
         RETURNING j.id INTO job_id;
         IF job_id IS NOT NULL THEN
@@ -117,15 +213,44 @@ BEGIN
             PERFORM pg_notify('jitgen_jobs', job_id::text);
             RETURN job_id;
         END IF;
-        -- An active job holds this key: enqueueing again is idempotent and returns it.
-        SELECT j.id INTO job_id FROM jitgen.jobs j
-        WHERE j.kind = enqueue.kind AND j.key = enqueue.key AND j.state IN ('queued', 'running');
+        -- An active job holds this key: enqueueing again is idempotent and returns it, to the
+        -- role that holds it. Another role's key is refused, not silently shared.
+        SELECT j.id, j.enqueued_by INTO job_id, holder FROM jitgen.jobs j
+        WHERE j.kind = _enqueue.kind AND j.key = _enqueue.key AND j.state IN ('queued', 'running');
         IF job_id IS NOT NULL THEN
+            IF _enqueue.enqueued_by IS NOT NULL AND holder IS DISTINCT FROM _enqueue.enqueued_by
+               AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles r WHERE r.rolname = holder
+                               AND pg_catalog.pg_has_role(_enqueue.enqueued_by, r.oid, 'MEMBER')) THEN
+                RAISE EXCEPTION 'an active % job with key "%" belongs to another role', kind, key
+                    USING ERRCODE = '23505',
+                    DETAIL = 'Keys are unique per kind among queued and running jobs.',
+                    HINT = 'Use a key that is unique to your tenant, e.g. prefix it with the tenant id.';
+            END IF;
             RETURN job_id;
         END IF;
         -- It finished between the two statements: try the insert again.
     END LOOP;
 END $$;
+
+-- jitgen.request_session's privileged half (run as the owner once the caller was seen to be
+-- allowed to update the row): one active session.generate job per session.
+CREATE FUNCTION jitgen._request_session(session_id uuid, strategy text, caller oid) RETURNS bigint
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    IF strategy IS NOT NULL AND strategy NOT IN ('auto', 'formula', 'llm', 'hybrid') THEN
+        RAISE EXCEPTION 'invalid strategy "%"', strategy USING ERRCODE = '22023',
+            HINT = 'Use auto, formula, llm or hybrid, or NULL for the row''s requested_strategy.';
+    END IF;
+    RETURN jitgen._enqueue('session.generate',
+        jsonb_strip_nulls(jsonb_build_object('session_id', session_id::text, 'strategy', strategy)),
+        key => session_id::text, enqueued_by => pg_catalog.pg_get_userbyid(caller));
+END $$;
+
+-- Jobs are visible to the role that enqueued them and its members (adapters.sql adds a
+-- node's adapter jobs for the node's role). The sidecar, as the owner, sees every row.
+ALTER TABLE jitgen.jobs ENABLE ROW LEVEL SECURITY;
+CREATE POLICY enqueued_by_member ON jitgen.jobs FOR SELECT
+    USING (enqueued_by IS NOT NULL AND jitgen._node_member(enqueued_by));
 
 CREATE FUNCTION jitgen.job(id bigint) RETURNS jsonb LANGUAGE sql STABLE AS $$
     SELECT jsonb_build_object('id', j.id, 'kind', j.kind, 'key', j.key, 'tenant', j.tenant,
@@ -133,29 +258,25 @@ CREATE FUNCTION jitgen.job(id bigint) RETURNS jsonb LANGUAGE sql STABLE AS $$
         'progress', j.progress, 'progress_message', j.progress_message, 'result', j.result,
         'error', j.error, 'cancel_requested', j.cancel_requested, 'run_after', j.run_after,
         'created_at', j.created_at, 'started_at', j.started_at, 'finished_at', j.finished_at,
-        'worker', j.worker)
+        'worker', j.worker, 'enqueued_by', j.enqueued_by)
     FROM jitgen.jobs j WHERE j.id = job.id;
 $$;
 
--- Queued jobs are canceled at once (by the jobs_cancel_queued trigger below); running ones get
--- a flag their worker checks within a second.
-CREATE FUNCTION jitgen.cancel_job(id bigint) RETURNS jsonb LANGUAGE plpgsql AS $$
+-- jitgen.cancel_job's privileged half (run as the owner once the caller was seen to see the
+-- job). Queued jobs are canceled at once (by the jobs_cancel_queued trigger below); running
+-- ones get a flag their worker checks within a second.
+CREATE FUNCTION jitgen._cancel_job(id bigint) RETURNS jsonb
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
-    PERFORM 1 FROM jitgen.jobs WHERE jobs.id = cancel_job.id FOR UPDATE;
-    IF NOT FOUND THEN
-        RAISE EXCEPTION 'job % does not exist', cancel_job.id USING ERRCODE = '42704',
-            HINT = 'SELECT id, kind, state FROM jitgen.jobs ORDER BY id DESC LIMIT 20;';
-    END IF;
     UPDATE jitgen.jobs SET cancel_requested = true
-    WHERE jobs.id = cancel_job.id AND state IN ('queued', 'running');
-    RETURN jitgen.job(cancel_job.id);
+    WHERE jobs.id = _cancel_job.id AND state IN ('queued', 'running');
+    RETURN jitgen.job(_cancel_job.id);
 END $$;
 
 -- Setting cancel_requested on a queued job cancels it at once, whoever sets it (cancel_job,
--- cancel_adapter_job as a node role, a plain UPDATE): its message is archived so no worker
--- wakes for it. SECURITY DEFINER because node roles have no rights on the queue.
+-- an operator's UPDATE): its message is archived so no worker wakes for it.
 CREATE FUNCTION jitgen._job_cancel_requested() RETURNS trigger
-LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
     NEW.state := 'canceled';
     NEW.finished_at := now();

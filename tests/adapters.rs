@@ -181,18 +181,19 @@ async fn unchanged_or_reordered_commands_reuse_the_job() {
 
 #[tokio::test]
 async fn direct_writes_in_one_transaction_make_one_job() {
+    // Node roles post through train_adapter; an administrator (the owner) may write the table.
     let n = Nodes::new(6).await;
-    let a = n.as_node("a").await;
+    let admin = n.db.client().await;
     let cmds = commands(2, "v1");
-    a.execute(
+    admin.execute(
         "INSERT INTO jitgen.node_commands (node_id, command_name, schema)
          SELECT 'node-a', e->>'command_name', e FROM jsonb_array_elements($1) e",
         &[&cmds],
     )
     .await
     .unwrap();
-    assert_eq!(count(&a, "SELECT count(*) FROM jitgen.jobs").await, 1);
-    a.batch_execute(
+    assert_eq!(count(&admin, "SELECT count(*) FROM jitgen.jobs").await, 1);
+    admin.batch_execute(
         "BEGIN;
          DELETE FROM jitgen.node_commands WHERE command_name = 'cmd_1';
          UPDATE jitgen.node_commands SET schema = jsonb_set(schema, '{description}', '\"changed\"');
@@ -200,7 +201,6 @@ async fn direct_writes_in_one_transaction_make_one_job() {
     )
     .await
     .unwrap();
-    let admin = n.db.client().await;
     assert_eq!(count(&admin, "SELECT count(*) FROM jitgen.jobs").await, 2, "one job per transaction");
     assert_eq!(count(&admin, "SELECT count(*) FROM jitgen.jobs WHERE state = 'queued'").await, 1);
     let counts: Value = admin
@@ -394,20 +394,22 @@ async fn node_a_cannot_see_or_touch_node_b() {
     // Writes: A cannot cancel B's job, post B's commands or confirm B's download.
     let err = a.query_one("SELECT jitgen.cancel_adapter_job($1)", &[&job_b]).await.unwrap_err();
     assert_eq!(db_error(&err).0, "42704");
-    assert_eq!(a.execute("UPDATE jitgen.jobs SET cancel_requested = true WHERE id = $1", &[&job_b]).await.unwrap(), 0);
+    let err = a.execute("UPDATE jitgen.jobs SET cancel_requested = true WHERE id = $1", &[&job_b]).await.unwrap_err();
+    assert_eq!(db_error(&err).0, "42501", "tenants hold no write grant on the ledger");
     let err = train(&a, "node-b", &commands(1, "evil")).await.unwrap_err();
     assert_eq!(db_error(&err).0, "42704");
     let err = a
         .execute("INSERT INTO jitgen.node_commands VALUES ('node-b', 'cmd_0', $1)", &[&command("cmd_0", "evil", 2)])
         .await
         .unwrap_err();
-    assert_eq!(db_error(&err).0, "42501", "row-level security refuses the row");
+    assert_eq!(db_error(&err).0, "42501", "node roles write commands only through train_adapter");
     let err = a.query_one("SELECT jitgen.confirm_adapter_download($1)", &[&job_b]).await.unwrap_err();
     assert_eq!(db_error(&err).0, "42704");
-    // Scheduling B from A's transaction does nothing: A made no request for B.
-    let none: Option<Value> = a.query_one("SELECT jitgen._schedule_adapter_training('node-b')", &[]).await.unwrap().get(0);
-    assert!(none.is_none());
-    // And A cannot reach the internals that act without a request.
+    // A cannot reach the internals that act as the owner.
+    let err = a.execute("SELECT jitgen._schedule_adapter_training('node-b')", &[]).await.unwrap_err();
+    assert_eq!(db_error(&err).0, "42501");
+    let err = a.execute("SELECT jitgen._train_adapter('node-b', 'tiny-llama', '[]', NULL, 'x')", &[]).await.unwrap_err();
+    assert_eq!(db_error(&err).0, "42501");
     let err = a.execute("SELECT jitgen._supersede_adapter_job($1, 'queued', NULL, 'x')", &[&job_b]).await.unwrap_err();
     assert_eq!(db_error(&err).0, "42501");
 

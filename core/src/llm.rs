@@ -156,19 +156,38 @@ pub fn parse_content(text: &str) -> Result<Value, Failure> {
     })
 }
 
-/// Shortens an error body for storage; bodies can be large HTML pages.
-pub fn truncate_body(body: &[u8]) -> String {
-    const LIMIT: usize = 500;
-    let text = String::from_utf8_lossy(body);
-    if text.len() <= LIMIT {
-        return text.into_owned();
+/// A short, sanitised excerpt of an error body, the only part of a reply that reaches callers
+/// and metric rows: the key we sent (`secret`) and anything shaped like an API key or bearer
+/// token are redacted, control characters (terminal escapes) become spaces, whitespace runs
+/// collapse, and at most [`EXCERPT_CHARS`] characters remain.
+pub fn error_excerpt(body: &[u8], secret: Option<&str>) -> String {
+    let mut text = String::from_utf8_lossy(body).into_owned();
+    if let Some(secret) = secret.filter(|s| s.len() >= 8) {
+        text = text.replace(secret, "[redacted]");
     }
-    let mut cut = LIMIT;
-    while !text.is_char_boundary(cut) {
-        cut -= 1;
+    let mut out = String::new();
+    let mut redact_next = false;
+    for word in text.split(|c: char| c.is_whitespace() || c.is_control()).filter(|w| !w.is_empty()) {
+        let bare = word.trim_matches(|c: char| !c.is_alphanumeric());
+        let keyish = bare.starts_with("sk-") || bare.starts_with("sk_") || (bare.len() >= 32 && bare.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_'));
+        let piece = if redact_next || keyish { "[redacted]" } else { word };
+        redact_next = bare.eq_ignore_ascii_case("bearer");
+        if !out.is_empty() {
+            out.push(' ');
+        }
+        out.push_str(piece);
+        if out.chars().count() > EXCERPT_CHARS {
+            break;
+        }
     }
-    format!("{}…", &text[..cut])
+    if out.chars().count() > EXCERPT_CHARS {
+        out = out.chars().take(EXCERPT_CHARS).collect::<String>() + "…";
+    }
+    out
 }
+
+/// How much of an error body [`error_excerpt`] keeps.
+pub const EXCERPT_CHARS: usize = 200;
 
 /// USD estimate from per-million-token prices; unknown models cost 0 (recorded as unknown).
 pub fn cost_estimate_usd(model: &str, usage: Usage) -> Option<f64> {
@@ -218,6 +237,19 @@ mod tests {
     }
 
     #[test]
+    fn error_excerpts_are_short_and_carry_no_key() {
+        let body = b"Incorrect API key provided: sk-live-SECRET-1234. \x1b[31mRED\x1b[0m Authorization: Bearer abc.def";
+        let e = error_excerpt(body, None);
+        assert_eq!(e, "Incorrect API key provided: [redacted] [31mRED [0m Authorization: Bearer [redacted]");
+        let e = error_excerpt(b"your key my-private-key-123 is wrong", Some("my-private-key-123"));
+        assert_eq!(e, "your key [redacted] is wrong");
+        let long = "word ".repeat(200);
+        assert_eq!(error_excerpt(long.as_bytes(), None).chars().count(), EXCERPT_CHARS + 1);
+        let token = "a".repeat(40);
+        assert_eq!(error_excerpt(format!("token {token} leaked").as_bytes(), None), "token [redacted] leaked");
+    }
+
+    #[test]
     fn request_bodies() {
         let b = request_body(&ChatRequest {
             model: "m",
@@ -244,6 +276,5 @@ mod tests {
         let u = Usage { prompt_tokens: 1_000_000, completion_tokens: 1_000_000 };
         assert_eq!(cost_estimate_usd("gpt-4o-mini", u), Some(0.75));
         assert_eq!(cost_estimate_usd("local-llama", u), None);
-        assert_eq!(truncate_body(&vec![b'x'; 600]).chars().count(), 501);
     }
 }

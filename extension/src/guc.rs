@@ -24,7 +24,8 @@ fn env(name: &str) -> Option<String> {
     std::env::var(name).ok().map(|s| s.trim().to_string()).filter(|s| !s.is_empty())
 }
 
-/// `jitgen.llm_endpoint`, else the server's `LLM_API_ENDPOINT`, else OpenAI's.
+/// `jitgen.llm_endpoint`, else the server's `LLM_API_ENDPOINT`, else OpenAI's. Only a
+/// superuser (or a role granted SET on it) chooses where the server's key is sent.
 pub fn llm_endpoint() -> Option<String> {
     Some(text(&LLM_ENDPOINT).or_else(|| env("LLM_API_ENDPOINT")).unwrap_or_else(|| DEFAULT_ENDPOINT.to_string()))
 }
@@ -61,18 +62,18 @@ pub fn max_validation_details() -> usize {
 pub fn init() {
     GucRegistry::define_string_guc(
         c"jitgen.llm_endpoint",
-        c"OpenAI-compatible chat-completions URL for generate_session.",
+        c"OpenAI-compatible chat-completions URL for generate_session (superusers only: the server's key is sent there).",
         c"Defaults to the server's LLM_API_ENDPOINT, else https://api.openai.com/v1/chat/completions.",
         &LLM_ENDPOINT,
-        GucContext::Userset,
+        GucContext::Suset,
         GucFlags::default(),
     );
     GucRegistry::define_string_guc(
         c"jitgen.llm_model",
-        c"Model name sent to the LLM endpoint.",
+        c"Model name sent to the LLM endpoint (superusers only: it decides what the server's key pays for).",
         c"Defaults to the server's LLM_MODEL, else gpt-4o-mini.",
         &LLM_MODEL,
-        GucContext::Userset,
+        GucContext::Suset,
         GucFlags::default(),
     );
     GucRegistry::define_string_guc(
@@ -95,10 +96,10 @@ pub fn init() {
     );
     GucRegistry::define_string_guc(
         c"jitgen.app_id",
-        c"Application name recorded in jitgen.llm_calls.",
+        c"Application name recorded in jitgen.llm_calls (superusers only, e.g. ALTER ROLE app SET jitgen.app_id = ...).",
         c"Defaults to the database name.",
         &APP_ID,
-        GucContext::Userset,
+        GucContext::Suset,
         GucFlags::default(),
     );
     GucRegistry::define_int_guc(

@@ -9,6 +9,7 @@ mod error;
 mod guc;
 mod jsonb;
 mod llm_call;
+mod privileges;
 mod session;
 mod validation;
 

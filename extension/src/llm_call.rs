@@ -119,7 +119,7 @@ fn post(endpoint: &str, key: &str, body: &serde_json::Value, timeout: Duration) 
         .read_to_vec()
         .map_err(|e| transport_failure(e, timeout))?;
     if !(200..300).contains(&status) {
-        return Err(Failure::HttpStatus { status, body: llm::truncate_body(&bytes) });
+        return Err(Failure::HttpStatus { status, body: llm::error_excerpt(&bytes, Some(key)) });
     }
     llm::parse_response(&bytes)
 }

@@ -133,8 +133,9 @@ fn session_text(session: &session::SessionOutput, function: &'static str) -> Jso
 fn record_llm_call(model: &str, latency_ms: i32, usage: llm::Usage, outcome: Outcome, error: Option<Value>, function: &'static str) {
     let app_id = crate::guc::app_id();
     let cost = llm::cost_estimate_usd(model, usage);
-    Spi::run_with_args(
-        "SELECT jitgen._record_llm_call(coalesce($1, current_database()), $2, $3, $4, $5, $6, $7::numeric, $8, $9)",
+    // Ordinary roles cannot write metric rows: the owner records the call this backend made.
+    crate::privileges::as_owner(function, || Spi::run_with_args(
+        "SELECT jitgen._record_llm_call(coalesce($1, pg_catalog.current_database()), $2, $3, $4, $5, $6, $7::numeric, $8, $9)",
         &[
             app_id.into(),
             function.into(),
@@ -146,7 +147,7 @@ fn record_llm_call(model: &str, latency_ms: i32, usage: llm::Usage, outcome: Out
             outcome.as_str().into(),
             error.map(JsonB).into(),
         ],
-    )
+    ))
     .or_raise("recording the LLM call", function);
 }
 

@@ -77,13 +77,15 @@ impl LlmClient {
                         .get(reqwest::header::RETRY_AFTER)
                         .and_then(|v| v.to_str().ok())
                         .and_then(|v| v.trim().parse::<f64>().ok())
+                        // NaN and infinities parse as f64; they would panic in from_secs_f64.
+                        .filter(|s| s.is_finite())
                         .map(|s| Duration::from_secs_f64(s.clamp(0.0, 3600.0)));
                     match response.bytes().await {
                         Ok(bytes) if (200..300).contains(&status) => {
                             return Call { reply: llm::parse_response(&bytes), latency: started.elapsed(), attempts };
                         }
                         Ok(bytes) => {
-                            let failure = Failure::HttpStatus { status, body: llm::truncate_body(&bytes) };
+                            let failure = Failure::HttpStatus { status, body: llm::error_excerpt(&bytes, Some(key)) };
                             if status != 429 && status < 500 {
                                 return Call { reply: Err(failure), latency: started.elapsed(), attempts };
                             }
