@@ -10,7 +10,7 @@
 -- The sidecar connects as the extension owner, which RLS does not restrict.
 
 CREATE TABLE jitgen.nodes (
-    node_id           text        PRIMARY KEY CHECK (node_id ~ '^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$'),
+    node_id           text        PRIMARY KEY CHECK (jitgen._valid_node_id(node_id)),
     tenant            text        NOT NULL CHECK (tenant <> ''),
     base_model_id     text        NOT NULL CHECK (base_model_id <> ''),
     owner_role        name        NOT NULL DEFAULT current_user,
@@ -140,9 +140,9 @@ BEGIN
         RAISE EXCEPTION 'node_id, tenant, base_model_id and owner_role must not be NULL' USING ERRCODE = '22004',
             HINT = 'SELECT jitgen.register_node(''kitchen-1'', ''acme'', ''qwen2.5-0.5b'', ''node_kitchen_1'');';
     END IF;
-    IF node_id !~ '^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$' THEN
+    IF NOT jitgen._valid_node_id(node_id) THEN
         RAISE EXCEPTION 'invalid node_id "%"', node_id USING ERRCODE = '22023',
-            DETAIL = 'A node id is 1 to 128 characters: a letter or digit, then letters, digits, ''_'', ''.'' or ''-''; it names the node''s MQTT topic and storage prefix.',
+            DETAIL = 'A node id is 1 to 128 characters: a letter or digit, then letters, digits, ''_'', ''.'' or ''-'', never ''..''; it names the node''s MQTT topic and storage prefix.',
             HINT = 'Use an id such as ''kitchen-1''.';
     END IF;
     IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = owner_role) THEN

@@ -85,3 +85,10 @@ fn adapter_dataset_jsonl(dataset: JsonbArg) -> String {
     });
     dataset.to_jsonl()
 }
+
+/// The node id rule of `jitgen.nodes` (its CHECK constraint and `register_node`): the same
+/// function the sidecar applies to storage keys and topics.
+#[pg_extern(immutable, parallel_safe, strict)]
+fn _valid_node_id(node_id: &str) -> bool {
+    jitgen_core::adapters::valid_node_id(node_id)
+}

@@ -264,19 +264,10 @@ impl ArtifactStore {
     }
 }
 
-fn valid_node_id(node_id: &str) -> bool {
-    let b = node_id.as_bytes();
-    !b.is_empty()
-        && b.len() <= 128
-        && b[0].is_ascii_alphanumeric()
-        && b.iter().all(|c| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'.' | b'-'))
-        && !node_id.contains("..")
-}
-
 /// `nodes/{node_id}/adapters/{job_id}-{dataset_hash}.tar`; the node prefix is what scopes a
 /// presigned URL, so anything that could escape it is refused.
 pub fn object_key(node_id: &str, job_id: i64, dataset_hash: &str) -> anyhow::Result<String> {
-    if !valid_node_id(node_id) {
+    if !jitgen_core::adapters::valid_node_id(node_id) {
         bail!("node_id {node_id:?} is not allowed in an object key");
     }
     if dataset_hash.is_empty() || !dataset_hash.bytes().all(|c| c.is_ascii_alphanumeric()) {

@@ -23,6 +23,7 @@ mod command;
 pub mod dates;
 pub mod error;
 pub mod negatives;
+mod node_id;
 pub mod pairs;
 pub mod params;
 pub mod prompt;
@@ -36,6 +37,7 @@ pub use dates::{
 };
 pub use error::AssembleError;
 pub use negatives::MAX_NEGATIVES_PER_COMMAND;
+pub use node_id::valid_node_id;
 pub use pairs::{Pair, PairKind, ToolCall};
 pub use params::DatasetParams;
 pub use prompt::system_prompt;

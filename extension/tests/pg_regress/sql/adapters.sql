@@ -1,6 +1,7 @@
 -- psql-visible behaviour of adapter ingest errors (pgmq is not needed: each fails before
 -- anything is queued). VERBOSITY default shows DETAIL and HINT.
 SELECT jitgen.register_node('bad id!', 'acme', 'tiny-llama');
+SELECT jitgen.register_node('a..b', 'acme', 'tiny-llama');
 SELECT jitgen.register_node('kitchen-1', 'acme', 'tiny-llama', 'no_such_role');
 SELECT jitgen.register_node('kitchen-1', 'acme', 'tiny-llama', current_user, 6, 'Mars/Olympus');
 SELECT jitgen.register_node('kitchen-1', 'acme', 'tiny-llama', current_user, 6, 'UTC', '{"rank": 0}');
