@@ -75,11 +75,19 @@ impl fmt::Display for ConnectError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             ConnectError::Config(m) => f.write_str(m),
-            // tokio-postgres prints "db error" alone for server errors and its own cause
-            // otherwise, which for TLS is HandshakeError below: say both.
+            // tokio-postgres prints only its own part ("error performing TLS handshake");
+            // the why (for TLS, HandshakeError below) is in the cause chain.
             ConnectError::Postgres(e) => match e.as_db_error() {
                 Some(db) => write!(f, "{} ({})", db.message(), db.code().code()),
-                None => write!(f, "{e}"),
+                None => {
+                    write!(f, "{e}")?;
+                    let mut cause = std::error::Error::source(e);
+                    while let Some(c) = cause {
+                        write!(f, ": {c}")?;
+                        cause = c.source();
+                    }
+                    Ok(())
+                }
             },
         }
     }
@@ -298,8 +306,8 @@ impl TlsConnect<Socket> for Handshake {
                 };
                 let hint = match check {
                     Check::Nothing => "",
-                    Check::Chain => " [sslmode checks the certificate chain]",
-                    Check::ChainAndName => " [sslmode=verify-full checks the chain and the host name]",
+                    Check::Chain => " (checked: the chain to a trusted CA, not the host name)",
+                    Check::ChainAndName => " (checked: the chain to a trusted CA and the host name)",
                 };
                 HandshakeError(format!("{text}{hint}"), e)
             })

@@ -148,7 +148,7 @@ impl MqttTls {
     /// Why a connection failed, with a refused certificate spelled out.
     fn explain(&self, e: &rumqttc::ConnectionError, host: &str) -> String {
         match tls::find_rustls_error(e) {
-            Some(r) => tls::explain(r, host, &self.roots),
+            Some(r) => format!("{}: {r}", tls::explain(r, host, &self.roots)),
             None => e.to_string(),
         }
     }

@@ -206,7 +206,7 @@ pub fn explain(err: &rustls::Error, host: &str, trusted: &Roots) -> String {
                     format!("the certificate of {host} is not signed by a trusted CA (trusted: {trusted})")
                 }
                 CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. } => {
-                    format!("{c} (the name used to connect, {host:?}, must be in the certificate's subjectAltName)")
+                    format!("the certificate does not name {host:?}, the host connected to (it must be in its subjectAltName)")
                 }
                 CertificateError::BadSignature => format!("the certificate of {host} has a bad signature"),
                 other => format!("{other} (server {host}, trusted: {trusted})"),
