@@ -2,6 +2,7 @@
 //! JITGEN_TEST_DATABASE_URL (scripts/test.sh starts one), migrated by the real binary.
 #![allow(dead_code)]
 
+pub mod certs;
 pub mod fake_llm;
 pub mod services;
 
@@ -196,6 +197,11 @@ extern "C" {
 
 impl Cluster {
     pub fn start() -> Cluster {
+        Cluster::start_with_conf("")
+    }
+
+    /// Like `start`, with `conf` appended to postgresql.conf before the first start.
+    pub fn start_with_conf(conf: &str) -> Cluster {
         let dir = std::env::temp_dir().join(format!("jitgen-e2e-{}-{}", std::process::id(), fastrand_u32()));
         std::fs::create_dir_all(&dir).unwrap();
         let _ = Command::new("chown").args(["postgres", dir.to_str().unwrap()]).output();
@@ -203,6 +209,11 @@ impl Cluster {
         let data = dir.join("data");
         let out = as_postgres(&[&format!("{PG_BIN}/initdb"), "-D", data.to_str().unwrap(), "-U", "postgres", "-A", "trust"]);
         assert!(out.status.success(), "initdb: {}", String::from_utf8_lossy(&out.stderr));
+        if !conf.is_empty() {
+            use std::io::Write;
+            let mut f = std::fs::OpenOptions::new().append(true).open(data.join("postgresql.conf")).unwrap();
+            writeln!(f, "\n{conf}").unwrap();
+        }
         let c = Cluster { dir, port };
         c.pg_ctl("start");
         c

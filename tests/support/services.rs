@@ -2,7 +2,7 @@
 //! port in a temp dir, restartable on the same port to simulate outages.
 
 use std::net::TcpStream;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -140,6 +140,8 @@ impl Drop for S3Server {
 
 pub struct MqttBroker {
     pub port: u16,
+    /// The TLS listener of `start_tls`, beside the plain one at `port`.
+    pub tls_port: Option<u16>,
     dir: PathBuf,
     child: Option<Child>,
 }
@@ -149,7 +151,26 @@ impl MqttBroker {
         let dir = temp_dir("mqtt");
         let port = free_port();
         std::fs::write(dir.join("mosquitto.conf"), format!("listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n")).unwrap();
-        let mut b = MqttBroker { port, dir, child: None };
+        let mut b = MqttBroker { port, tls_port: None, dir, child: None };
+        b.spawn();
+        b
+    }
+
+    /// A broker with a TLS listener (`tls_port`) presenting `cert`, and a plain one (`port`)
+    /// for test subscribers. With `require_client_cert`, TLS clients need a certificate
+    /// signed by `ca`.
+    pub fn start_tls(ca: &Path, cert: &Path, key: &Path, require_client_cert: bool) -> MqttBroker {
+        let dir = temp_dir("mqtt");
+        let (port, tls_port) = (free_port(), free_port());
+        let conf = format!(
+            "listener {tls_port} 127.0.0.1\ncafile {}\ncertfile {}\nkeyfile {}\nrequire_certificate {require_client_cert}\n\
+             listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n",
+            ca.display(),
+            cert.display(),
+            key.display()
+        );
+        std::fs::write(dir.join("mosquitto.conf"), conf).unwrap();
+        let mut b = MqttBroker { port, tls_port: Some(tls_port), dir, child: None };
         b.spawn();
         b
     }
@@ -163,6 +184,9 @@ impl MqttBroker {
             .spawn()
             .expect("start mosquitto (apt-get install mosquitto)");
         wait_listening(self.port, "mosquitto", &mut child);
+        if let Some(p) = self.tls_port {
+            wait_listening(p, "mosquitto (TLS listener)", &mut child);
+        }
         self.child = Some(child);
     }
 
