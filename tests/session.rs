@@ -153,6 +153,26 @@ async fn cancel_and_statement_timeout_interrupt_the_wait() {
 }
 
 #[tokio::test]
+async fn cancelled_calls_never_pile_up_helper_threads() {
+    let db = TestDb::migrated().await;
+    let llm = FakeLlm::start(Behaviour::Delay(Duration::from_secs(30), Box::new(Behaviour::Content(adjustment(1.0, 0))))).await;
+    let c = online(&db, &llm, 20_000).await;
+    c.batch_execute("SET statement_timeout = 40").await.unwrap();
+    let pid: i32 = c.query_one("SELECT pg_backend_pid()", &[]).await.unwrap().get(0);
+    let input: Value = serde_json::from_str(INPUT).unwrap();
+    let started = Instant::now();
+    for _ in 0..25 {
+        let err = c.query_one("SELECT jitgen.generate_session($1, 'llm')", &[&input]).await.unwrap_err();
+        assert_eq!(db_error(&err).0, "57014");
+    }
+    assert!(started.elapsed() < Duration::from_secs(10), "each call still ends at its statement_timeout");
+    // A Postgres backend is one thread; each abandoned call used to leave one more.
+    let threads = std::fs::read_dir(format!("/proc/{pid}/task")).unwrap().count();
+    assert!(threads <= 2, "backend {pid} has {threads} threads");
+    assert_eq!(llm.requests.lock().unwrap().len(), 1, "later calls waited for the first one's thread");
+}
+
+#[tokio::test]
 async fn the_sessions_table_is_filled_by_its_trigger() {
     let db = TestDb::migrated().await;
     let llm = FakeLlm::start(Behaviour::Content(adjustment(0.88, 0))).await;

@@ -2,7 +2,8 @@
 //! `generate_session`. The HTTP exchange runs on a helper thread that never touches Postgres;
 //! the backend waits in short slices, checking for interrupts, so statement_timeout and
 //! pg_cancel_backend stop the wait at once. A wait that outlives the budget is abandoned: the
-//! thread ends on its own when its socket times out.
+//! thread ends on its own when its socket times out, and the backend's next call waits for it
+//! first, so a backend never has more than one.
 
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
@@ -54,16 +55,29 @@ pub fn chat(config: &LlmConfig, body: serde_json::Value) -> CallResult {
     };
     let timeout = config.timeout;
     let timeout_ms = timeout.as_millis() as u64;
+    let deadline = started + timeout;
+    // A call abandoned by a cancel or a timeout leaves its thread running until its own
+    // deadline. Waiting for it here (interruptibly, within this call's budget) keeps a backend
+    // at one HTTP thread however often it is cancelled.
+    if !wait_for_previous_thread(deadline) {
+        return CallResult { reply: Err(Failure::Timeout { timeout_ms }), latency: started.elapsed() };
+    }
+    let remaining = deadline.saturating_duration_since(Instant::now());
     let (tx, rx) = mpsc::channel();
     let spawned = with_signals_blocked(|| {
         std::thread::Builder::new().name("jitgen-llm".into()).spawn(move || {
-            let _ = tx.send(post(&endpoint, &key, &body, timeout));
+            let _ = tx.send(post(&endpoint, &key, &body, remaining));
         })
     });
-    if let Err(e) = spawned {
-        return CallResult { reply: Err(Failure::Network { message: format!("cannot start the HTTP thread: {e}") }), latency: started.elapsed() };
+    match spawned {
+        Ok(handle) => IN_FLIGHT.with(|slot| *slot.borrow_mut() = Some(handle)),
+        Err(e) => {
+            return CallResult {
+                reply: Err(Failure::Network { message: format!("cannot start the HTTP thread: {e}") }),
+                latency: started.elapsed(),
+            }
+        }
     }
-    let deadline = started + timeout;
     let reply = loop {
         let now = Instant::now();
         if now >= deadline {
@@ -81,6 +95,29 @@ pub fn chat(config: &LlmConfig, body: serde_json::Value) -> CallResult {
         }
     };
     CallResult { reply, latency: started.elapsed() }
+}
+
+thread_local! {
+    /// This backend's HTTP thread, finished or not.
+    static IN_FLIGHT: std::cell::RefCell<Option<std::thread::JoinHandle<()>>> = const { std::cell::RefCell::new(None) };
+}
+
+/// Waits until this backend's previous HTTP thread has ended, or `deadline`; true when it has.
+fn wait_for_previous_thread(deadline: Instant) -> bool {
+    loop {
+        let running = IN_FLIGHT.with(|slot| slot.borrow().as_ref().is_some_and(|h| !h.is_finished()));
+        if !running {
+            if let Some(done) = IN_FLIGHT.with(|slot| slot.borrow_mut().take()) {
+                let _ = done.join();
+            }
+            return true;
+        }
+        if Instant::now() >= deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+        pgrx::check_for_interrupts!();
+    }
 }
 
 /// Runs `f` with every signal blocked so a thread it starts inherits a full mask: Postgres'
