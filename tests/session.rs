@@ -237,6 +237,45 @@ async fn bad_session_input_gets_22023_with_detail_and_hint() {
 }
 
 #[tokio::test]
+async fn a_session_job_never_overwrites_a_newer_input() {
+    let db = TestDb::migrated().await;
+    // The LLM answers after 1.5 s; meanwhile the app rewrites jit_input.
+    let llm = FakeLlm::start(Behaviour::Delay(Duration::from_millis(1500), Box::new(Behaviour::Content(adjustment(1.0, 0))))).await;
+    let _w = support::Worker::start(
+        &db.url,
+        &[("LLM_API_ENDPOINT", llm.url.as_str()), ("LLM_API_KEY", "test-key"), ("LLM_TIMEOUT_MS", "10000")],
+    );
+    let c = db.client().await;
+    let input: Value = serde_json::from_str(INPUT).unwrap();
+    let id: String = c
+        .query_one(
+            "INSERT INTO sessions (user_id, jit_input, requested_strategy) VALUES (gen_random_uuid(), $1, 'formula') RETURNING id::text",
+            &[&input],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    let job: i64 = c.query_one("SELECT jitgen.request_session($1::text::uuid, 'llm')", &[&id]).await.unwrap().get(0);
+    tokio::time::timeout(Duration::from_secs(10), llm.arrived.notified()).await.expect("the job called the LLM");
+    let mut newer = input.clone();
+    newer["oneRmKg"] = json!(200);
+    c.execute("UPDATE sessions SET jit_input = $2 WHERE id::text = $1", &[&id, &newer]).await.unwrap();
+    let j: Value = c.query_one("SELECT jitgen.await_job($1, 20000)", &[&job]).await.unwrap().get(0);
+    assert_eq!(j["state"], json!("complete"), "{j}");
+    let r = c
+        .query_one(
+            "SELECT jit_strategy, session->'mainLiftSets'->0->>'weight_kg', jit_input_snapshot FROM sessions WHERE id::text = $1",
+            &[&id],
+        )
+        .await
+        .unwrap();
+    // 200 kg × 0.80 = 160 kg from the trigger's formula session on the new input, not the
+    // job's 112.5 kg from the old one.
+    assert_eq!((r.get::<_, String>(0), r.get::<_, String>(1)), ("formula".to_string(), "160.0".to_string()));
+    assert_eq!(r.get::<_, Value>(2), newer);
+}
+
+#[tokio::test]
 async fn the_session_generate_job_writes_the_sessions_row_and_retries_throttling() {
     let db = TestDb::migrated().await;
     let llm = FakeLlm::start(Behaviour::Content(adjustment(0.88, 0))).await;
