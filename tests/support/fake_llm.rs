@@ -19,6 +19,8 @@ pub enum Behaviour {
     Status(u16, String),
     /// This status with a Retry-After header (seconds).
     Throttle(u16, u64),
+    /// This status with a Retry-After header of any text (`NaN`, `inf`, `1e400`).
+    ThrottleText(u16, &'static str),
 }
 
 pub struct FakeLlm {
@@ -68,6 +70,10 @@ impl FakeLlm {
                             Behaviour::Status(s, body) => break (s, body),
                             Behaviour::Throttle(s, secs) => {
                                 extra_header = format!("Retry-After: {secs}\r\n");
+                                break (s, "{\"error\":\"rate limited\"}".to_string());
+                            }
+                            Behaviour::ThrottleText(s, text) => {
+                                extra_header = format!("Retry-After: {text}\r\n");
                                 break (s, "{\"error\":\"rate limited\"}".to_string());
                             }
                             Behaviour::Content(content) => {

@@ -147,6 +147,16 @@ impl Worker {
         let _ = self.child.wait();
     }
 
+    /// Whether the process has exited (and is reaped).
+    pub fn exited(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(Some(_)))
+    }
+
+    /// SIGTERM without waiting.
+    pub fn signal_term(&self) {
+        unsafe { libc_kill(self.pid(), 15) };
+    }
+
     /// SIGTERM, then waits for the drain to finish; returns whether it exited cleanly.
     pub fn terminate(&mut self, within: Duration) -> bool {
         unsafe { libc_kill(self.pid(), 15) };

@@ -4,14 +4,22 @@
 //!
 //! Never retrains what is already trained: the packed adapter is cached on local disk under
 //! the job's id and dataset hash before the upload starts, and a later attempt of the same job
-//! (a retry, or another worker after a crash) finds it and only uploads. The upload waits out
-//! storage outages (see `upload`); the notification is an outbox row the notifier delivers
-//! until the broker acknowledges it.
+//! (a retry, or another worker after a crash) finds it and only uploads; the cache is removed
+//! only once the job's end is committed (`cleanup`). A job whose dataset was already published
+//! by an earlier job and whose object is still in storage only re-presigns it. The upload
+//! waits out storage outages (see `upload`); the notification is an outbox row the notifier
+//! delivers until the broker acknowledges it.
+//!
+//! Training runs on a blocking thread that the job's future cannot kill; the future hands it
+//! a cancel flag that is raised on every way the future ends early (cancel, supersede, SIGTERM
+//! drain, lost heartbeat: the future is dropped), and the trainer stops before its next step.
+//! A job never trains twice at once in a process: an attempt waits for the previous one's
+//! thread to finish stopping, and each attempt stages in its own directory.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use jitgen_core::adapters::Dataset;
@@ -174,6 +182,41 @@ async fn report_progress(db: &Client, job_id: i64, mut rx: mpsc::UnboundedReceiv
     }
 }
 
+/// Jobs whose training thread is running in this process.
+static TRAINING: Mutex<Option<HashSet<i64>>> = Mutex::new(None);
+
+/// Raises the trainer's cancel flag when the job's future ends, however it ends.
+struct CancelOnDrop(Arc<AtomicBool>);
+
+impl Drop for CancelOnDrop {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::Relaxed);
+    }
+}
+
+/// Marks a job as training until the training thread returns.
+struct Training(i64);
+
+impl Training {
+    fn start(job_id: i64) -> Option<Training> {
+        let inserted = TRAINING.lock().unwrap_or_else(|p| p.into_inner()).get_or_insert_with(HashSet::new).insert(job_id);
+        // Not `then_some`: it would build (and drop, locking the set again) a guard on refusal.
+        if inserted {
+            Some(Training(job_id))
+        } else {
+            None
+        }
+    }
+}
+
+impl Drop for Training {
+    fn drop(&mut self) {
+        if let Some(set) = TRAINING.lock().unwrap_or_else(|p| p.into_inner()).as_mut() {
+            set.remove(&self.0);
+        }
+    }
+}
+
 fn train_error(e: TrainError) -> JobError {
     match e {
         TrainError::Canceled => JobError::Canceled,
@@ -218,13 +261,22 @@ impl AdapterTrain {
         };
         let examples = examples(&job.dataset)
             .map_err(|e| JobError::permanent("invalid_dataset", format!("the stored dataset does not make trainer examples: {e}")))?;
-        let adapter_dir = work.join("adapter");
+        // The previous attempt's thread (its future was dropped) may still be finishing a step.
+        let running = loop {
+            if let Some(t) = Training::start(ctx.id) {
+                break t;
+            }
+            ctx.sleep(Duration::from_millis(50)).await?;
+        };
+        let adapter_dir = work.join(format!("adapter-attempt-{}", ctx.attempt));
         let _ = std::fs::remove_dir_all(&adapter_dir);
         let cancel = Arc::new(AtomicBool::new(false));
+        let _stop_when_dropped = CancelOnDrop(cancel.clone());
         let (tx, rx) = mpsc::unbounded_channel::<(f32, String)>();
         let handle = {
             let (cancel, adapter_dir) = (cancel.clone(), adapter_dir.clone());
             tokio::task::spawn_blocking(move || {
+                let _running = running;
                 jitgen_trainer::train(&model_dir, &examples, &cfg, &adapter_dir, &mut |pr| {
                     let frac = if pr.total_steps == 0 { 0.0 } else { pr.step as f32 / pr.total_steps as f32 };
                     let (progress, msg) = match pr.phase {
@@ -268,6 +320,7 @@ impl AdapterTrain {
         let dir = outcome.adapter_dir.ok_or_else(|| JobError::permanent("trainer", "the trainer passed the gate but wrote no adapter"))?;
         let packed = storage::pack_adapter_dir_to(&dir, &tar).map_err(|e| JobError::transient("cache", format!("{e:#}")))?;
         std::fs::write(&report_path, summary.to_string()).map_err(|e| JobError::transient("cache", e.to_string()))?;
+        let _ = std::fs::remove_dir_all(&dir);
         Ok((packed, summary))
     }
 }
@@ -282,7 +335,13 @@ impl Handler for AdapterTrain {
                 ));
             };
             let job = load(db, ctx.id).await?;
-            let work = self.cache.join(&job.node_id).join(format!("{}-{}", ctx.id, &job.dataset_hash[..16.min(job.dataset_hash.len())]));
+            if !jitgen_core::adapters::valid_node_id(&job.node_id) {
+                return Err(JobError::permanent("invalid_node_id", format!("node id {:?} cannot name a storage key", job.node_id)));
+            }
+            if let Some(done) = self.republish(ctx, db, &store, &job).await? {
+                return Ok(done);
+            }
+            let work = self.work_dir(ctx.id, &job.node_id, &job.dataset_hash);
             std::fs::create_dir_all(&work).map_err(|e| JobError::transient("cache", format!("{}: {e}", work.display())))?;
             let (packed, summary) = self.trained_tar(ctx, db, &job, &work).await?;
             if packed.size > self.max_artifact_bytes {
@@ -328,55 +387,142 @@ impl Handler for AdapterTrain {
                 .presign_get(&key, self.url_ttl)
                 .await
                 .map_err(|e| JobError::transient("presign", e.to_string()))?;
-            if !self.upload.dev {
-                // Published: the local copy is no longer needed.
-                let _ = std::fs::remove_dir_all(&work);
-            }
-            let metadata = serde_json::to_value(&meta).unwrap_or(Value::Null);
-            let payload = json!({
-                "node_id": job.node_id,
-                "base_model_id": job.base_model_id,
-                "adapter_url": url,
-                "dataset_hash": job.dataset_hash,
-                "created_at": created_at,
-            });
-            let topic = format!("jitgen/nodes/{}/adapter_ready", job.node_id);
-            let ttl_secs = self.url_ttl.as_secs_f64();
-            Ok(Done {
-                result: json!({"object_key": key, "size_bytes": packed.size, "sha256": packed.sha256, "report": summary}),
-                effects: vec![
-                    Effect {
-                        sql: "INSERT INTO jitgen.adapter_artifacts (job_id, node_id, base_model_id, dataset_hash, object_key,
-                                  size_bytes, sha256, metadata, url, url_expires_at)
-                              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, now() + make_interval(secs => $10))
-                              ON CONFLICT (job_id) DO UPDATE SET url = EXCLUDED.url, url_expires_at = EXCLUDED.url_expires_at",
-                        params: vec![
-                            Box::new(ctx.id),
-                            Box::new(job.node_id.clone()),
-                            Box::new(job.base_model_id.clone()),
-                            Box::new(job.dataset_hash.clone()),
-                            Box::new(key.clone()),
-                            Box::new(packed.size as i64),
-                            Box::new(packed.sha256.clone()),
-                            Box::new(metadata),
-                            Box::new(url.clone()),
-                            Box::new(ttl_secs),
-                        ],
-                    },
-                    Effect {
-                        sql: "INSERT INTO jitgen.adapter_notifications (job_id, node_id, topic, payload) VALUES ($1, $2, $3, $4)",
-                        params: vec![Box::new(ctx.id), Box::new(job.node_id.clone()), Box::new(topic), Box::new(payload)],
-                    },
-                    Effect { sql: "SELECT pg_notify('jitgen_adapter_notifications', $1::bigint::text)", params: vec![Box::new(ctx.id)] },
-                ],
-            })
+            let result = json!({"object_key": key, "size_bytes": packed.size, "sha256": packed.sha256, "report": summary});
+            let published = Published { key, size: packed.size as i64, sha256: packed.sha256, url, created_at };
+            Ok(self.published(ctx.id, &job, &meta, published, result))
         })
+    }
+
+    fn cleanup(&self, job_id: i64, payload: &Value) {
+        // The cache outlives the upload until the job's end is committed: a lost connection at
+        // commit retries from the cached tar instead of retraining. In dev mode (no upload
+        // retry limit) it is kept for inspection.
+        if self.upload.dev {
+            return;
+        }
+        let node_id = payload.get("node_id").and_then(Value::as_str);
+        let hash = payload.get("dataset_hash").and_then(Value::as_str);
+        let (Some(node_id), Some(hash)) = (node_id, hash) else { return };
+        if !jitgen_core::adapters::valid_node_id(node_id) {
+            return;
+        }
+        let work = self.work_dir(job_id, node_id, hash);
+        if let Err(e) = std::fs::remove_dir_all(&work) {
+            if e.kind() != std::io::ErrorKind::NotFound {
+                tracing::warn!(job_id, dir = %work.display(), error = %e, "cannot remove the job's work directory");
+            }
+        }
+    }
+}
+
+/// What a completed job publishes: the object and its presigned URL.
+struct Published {
+    key: String,
+    size: i64,
+    sha256: String,
+    url: String,
+    created_at: String,
+}
+
+impl AdapterTrain {
+    fn work_dir(&self, job_id: i64, node_id: &str, dataset_hash: &str) -> PathBuf {
+        let hash: String = dataset_hash.chars().filter(char::is_ascii_alphanumeric).take(16).collect();
+        self.cache.join(node_id).join(format!("{job_id}-{hash}"))
+    }
+
+    /// The same dataset was published before and its object is still in storage (its URL may
+    /// have expired): presign it again and notify, without training or uploading.
+    async fn republish(&self, ctx: &JobContext, db: &Client, store: &ArtifactStore, job: &JobRow) -> Result<Option<Done>, JobError> {
+        let row = db
+            .query_opt(
+                "SELECT object_key, size_bytes, sha256, metadata->>'created_at' FROM jitgen.adapter_artifacts
+                 WHERE node_id = $1 AND base_model_id = $2 AND dataset_hash = $3 AND deleted_at IS NULL
+                 ORDER BY created_at DESC LIMIT 1",
+                &[&job.node_id, &job.base_model_id, &job.dataset_hash],
+            )
+            .await
+            .map_err(|e| JobError::transient("database", super::describe(&e)))?;
+        let Some(row) = row else { return Ok(None) };
+        let key: String = row.get(0);
+        match store.head(&key).await {
+            Ok(Some(_)) => {}
+            Ok(None) => return Ok(None),
+            Err(e) if e.is_transient() => return Err(JobError::transient("storage", e.to_string())),
+            Err(e) => return Err(JobError::permanent("storage", e.to_string())),
+        }
+        let url = store.presign_get(&key, self.url_ttl).await.map_err(|e| JobError::transient("presign", e.to_string()))?;
+        let created_at: String = row.get::<_, Option<String>>(3).unwrap_or_default();
+        let meta = ArtifactMeta {
+            node_id: job.node_id.clone(),
+            base_model_id: job.base_model_id.clone(),
+            dataset_hash: job.dataset_hash.clone(),
+            created_at: created_at.clone(),
+        };
+        let (size, sha256): (i64, String) = (row.get(1), row.get(2));
+        tracing::info!(job_id = ctx.id, %key, "dataset already published and still stored: presigning it again");
+        let result = json!({"object_key": key, "size_bytes": size, "sha256": sha256, "republished": true});
+        Ok(Some(self.published(ctx.id, job, &meta, Published { key, size, sha256, url, created_at }, result)))
+    }
+
+    /// The artifact row and the MQTT outbox row, written with the job's completion.
+    fn published(&self, job_id: i64, job: &JobRow, meta: &ArtifactMeta, p: Published, result: Value) -> Done {
+        let metadata = serde_json::to_value(meta).unwrap_or(Value::Null);
+        let payload = json!({
+            "node_id": job.node_id,
+            "base_model_id": job.base_model_id,
+            "adapter_url": p.url,
+            "dataset_hash": job.dataset_hash,
+            "created_at": p.created_at,
+        });
+        let topic = format!("jitgen/nodes/{}/adapter_ready", job.node_id);
+        let ttl_secs = self.url_ttl.as_secs_f64();
+        Done {
+            result,
+            effects: vec![
+                Effect {
+                    sql: "INSERT INTO jitgen.adapter_artifacts (job_id, node_id, base_model_id, dataset_hash, object_key,
+                              size_bytes, sha256, metadata, url, url_expires_at)
+                          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, now() + make_interval(secs => $10))
+                          ON CONFLICT (job_id) DO UPDATE SET url = EXCLUDED.url, url_expires_at = EXCLUDED.url_expires_at",
+                    params: vec![
+                        Box::new(job_id),
+                        Box::new(job.node_id.clone()),
+                        Box::new(job.base_model_id.clone()),
+                        Box::new(job.dataset_hash.clone()),
+                        Box::new(p.key),
+                        Box::new(p.size),
+                        Box::new(p.sha256),
+                        Box::new(metadata),
+                        Box::new(p.url),
+                        Box::new(ttl_secs),
+                    ],
+                },
+                Effect {
+                    sql: "INSERT INTO jitgen.adapter_notifications (job_id, node_id, topic, payload) VALUES ($1, $2, $3, $4)",
+                    params: vec![Box::new(job_id), Box::new(job.node_id.clone()), Box::new(topic), Box::new(payload)],
+                },
+                Effect { sql: "SELECT pg_notify('jitgen_adapter_notifications', $1::bigint::text)", params: vec![Box::new(job_id)] },
+            ],
+        }
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_job_trains_at_most_once_at_a_time_and_stops_when_its_future_is_dropped() {
+        let first = Training::start(-7).expect("first attempt starts");
+        assert!(Training::start(-7).is_none(), "a second attempt of the same job must wait");
+        assert!(Training::start(-8).is_some(), "other jobs are not held up");
+        drop(first);
+        assert!(Training::start(-7).is_some(), "the next attempt starts once the thread ended");
+
+        let flag = Arc::new(AtomicBool::new(false));
+        drop(CancelOnDrop(flag.clone()));
+        assert!(flag.load(Ordering::Relaxed), "dropping the job's future cancels the trainer");
+    }
 
     #[test]
     fn model_ids_cannot_climb_out_of_the_models_dir() {

@@ -25,6 +25,9 @@ pub struct WorkerConfig {
     /// (`JITGEN_RETRY_BASE_MS` 1000, `JITGEN_RETRY_MAX_MS` 300000).
     pub retry_base: Duration,
     pub retry_max: Duration,
+    /// /health turns 503 when the database has not answered the worker's heartbeat for this
+    /// long (`JITGEN_HEALTH_STALE_SECS`, 20); the heartbeat runs every quarter of it, at most 5 s.
+    pub health_stale: Duration,
     /// How long SIGTERM waits for running jobs before releasing them (`JITGEN_DRAIN_SECS`, 30).
     pub drain: Duration,
     /// `/metrics` and `/health` (`JITGEN_METRICS_ADDR`, default 127.0.0.1:9187, `off` disables).
@@ -72,6 +75,9 @@ impl WorkerConfig {
             v => Some(v.parse().with_context(|| format!("JITGEN_METRICS_ADDR={v:?}"))?),
         };
         let vt: u64 = env_parse("JITGEN_VT_SECS", 30)?;
+        if !(1..=86_400).contains(&vt) {
+            bail!("JITGEN_VT_SECS must be between 1 and 86400 (a day), got {vt}");
+        }
         Ok(WorkerConfig {
             database_url: database_url.to_string(),
             worker_id,
@@ -83,6 +89,7 @@ impl WorkerConfig {
             retry_base: Duration::from_millis(env_parse("JITGEN_RETRY_BASE_MS", 1000)?),
             retry_max: Duration::from_millis(env_parse("JITGEN_RETRY_MAX_MS", 300_000)?),
             drain: Duration::from_secs(env_parse("JITGEN_DRAIN_SECS", 30)?),
+            health_stale: Duration::from_secs(env_parse::<u64>("JITGEN_HEALTH_STALE_SECS", 20)?.max(1)),
             metrics_addr,
         })
     }

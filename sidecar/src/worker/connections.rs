@@ -98,9 +98,10 @@ pub(super) async fn register_worker(shared: Arc<Shared>) {
                     tracing::warn!(error = %e, "worker heartbeat failed");
                     break;
                 }
+                shared.metrics.db_ok();
                 let mut stop = shared.shutdown.clone();
                 tokio::select! {
-                    _ = tokio::time::sleep(Duration::from_secs(5)) => {},
+                    _ = tokio::time::sleep((shared.config.health_stale / 4).clamp(Duration::from_millis(200), Duration::from_secs(5))) => {},
                     _ = stop.wait_for(|s| *s) => return,
                 }
             }

@@ -68,6 +68,10 @@ impl JobError {
 
 pub trait Handler: Send + Sync {
     fn work<'a>(&'a self, ctx: &'a JobContext, db: &'a Client) -> BoxFuture<'a, Result<Done, JobError>>;
+
+    /// Removes what the job left on local disk; called once the job's end (complete, failed,
+    /// dead, canceled or superseded) is committed, never while another attempt may need it.
+    fn cleanup(&self, _job_id: i64, _payload: &Value) {}
 }
 
 #[derive(Clone, Default)]
@@ -78,7 +82,7 @@ pub struct Registry {
 impl Registry {
     pub fn builtin(llm: crate::llm::LlmClient) -> Registry {
         let mut r = Registry::default();
-        r.register("echo", Arc::new(Echo));
+        r.register("echo", Arc::new(Echo { faults: std::env::var("JITGEN_ECHO_FAULTS").is_ok_and(|v| v == "on") }));
         r.register("session.generate", Arc::new(super::session_generate::SessionGenerate { llm }));
         r
     }
@@ -101,8 +105,12 @@ impl Registry {
 /// `echo`: returns its payload and records one row in jitgen_echo_log. Operators use it to
 /// check the pipeline; payload options exercise the failure paths:
 /// `{"fail_times": n}` fails transiently on the first n attempts, `{"sleep_ms": m}` works for
-/// m ms (cancellable), a non-object payload fails permanently.
-pub struct Echo;
+/// m ms (cancellable), a non-object payload fails permanently. With `JITGEN_ECHO_FAULTS=on`
+/// (tests only: anyone granted echo could otherwise crash workers) `{"panic": true}` panics in
+/// the handler and `{"abort": true}` aborts the whole process, as an OOM kill would.
+pub struct Echo {
+    pub faults: bool,
+}
 
 impl Handler for Echo {
     fn work<'a>(&'a self, ctx: &'a JobContext, _db: &'a Client) -> BoxFuture<'a, Result<Done, JobError>> {
@@ -110,6 +118,12 @@ impl Handler for Echo {
             let Some(payload) = ctx.payload.as_object() else {
                 return Err(JobError::permanent("invalid_payload", "echo payload must be a JSON object"));
             };
+            if self.faults && payload.get("abort") == Some(&Value::Bool(true)) {
+                std::process::abort();
+            }
+            if self.faults && payload.get("panic") == Some(&Value::Bool(true)) {
+                panic!("echo panics as asked (attempt {})", ctx.attempt);
+            }
             if let Some(ms) = payload.get("sleep_ms").and_then(Value::as_u64) {
                 ctx.sleep(Duration::from_millis(ms)).await?;
             }

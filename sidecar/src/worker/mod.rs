@@ -20,6 +20,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use futures_util::FutureExt;
 use jitgen_sidecar::db;
 use serde_json::{json, Value};
 use tokio::sync::{watch, OwnedSemaphorePermit, Semaphore};
@@ -65,17 +66,19 @@ pub async fn run(config: WorkerConfig, registry: Registry) -> anyhow::Result<()>
         kinds = ?shared.registry.kinds(), listen = shared.config.listen, "worker starting");
     if let Some(addr) = shared.config.metrics_addr {
         let s = shared.clone();
-        tokio::spawn(async move { metrics::serve(addr, s.metrics.clone_handle(), s.shutdown.clone()).await });
+        tokio::spawn(async move { metrics::serve(addr, s.metrics.clone_handle()).await });
     }
     if shared.config.listen {
         tokio::spawn(listen(shared.clone()));
     }
     tokio::spawn(register_worker(shared.clone()));
-    let slots: Vec<_> = (0..shared.config.slots).map(|i| tokio::spawn(slot(shared.clone(), i))).collect();
+    shared.metrics.configure(shared.config.slots, shared.config.health_stale);
+    let slots: Vec<_> = (0..shared.config.slots).map(|i| tokio::spawn(supervise(shared.clone(), i))).collect();
 
     wait_for_signal().await;
     tracing::info!(drain_secs = shared.config.drain.as_secs(), in_flight = shared.in_flight.load(Ordering::Relaxed),
         "shutdown requested: taking no new jobs, draining");
+    shared.metrics.draining();
     let _ = stop_tx.send(true);
     for s in slots {
         let _ = s.await;
@@ -128,8 +131,24 @@ impl Conn {
     }
 }
 
+/// Keeps slot `index` running: a slot task that panics outside a handler (handlers' panics are
+/// caught per job) is restarted, so the worker never reports itself live with fewer slots.
+async fn supervise(shared: Arc<Shared>, index: usize) {
+    loop {
+        match tokio::spawn(slot(shared.clone(), index)).await {
+            Err(e) if e.is_panic() && !*shared.shutdown.borrow() => {
+                tracing::error!(slot = index, "slot panicked; restarting it");
+                shared.metrics.slot_panicked();
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            _ => return,
+        }
+    }
+}
+
 /// One worker slot: a connection and a loop over messages.
 async fn slot(shared: Arc<Shared>, index: usize) {
+    let _alive = shared.metrics.slot_alive();
     let mut wake = shared.wake.subscribe();
     while let Some(client) = connect(&shared, "slot").await {
         let mut client = Conn::new(client).await;
@@ -176,7 +195,8 @@ async fn next_visible_in(client: &Client) -> Option<Duration> {
 // The claim that follows a read of message `m` (msg_id, message, job_id): claims its job if it
 // is due, records a takeover's lost attempt, and returns the message with the job as it was
 // before the claim (all parts share one snapshot). A running job here is one whose worker
-// stopped heartbeating. pgmq.read is estimated at 1000 rows; scalar subqueries keep every
+// stopped heartbeating: it crashed, was killed or stalled. That counts as an attempt, so a job
+// that kills its worker every time ends `dead` after max_attempts instead of looping forever. pgmq.read is estimated at 1000 rows; scalar subqueries keep every
 // access to jitgen.jobs a primary-key probe (a join would scan the table on every read).
 macro_rules! claim_after_read {
     () => {
@@ -186,15 +206,25 @@ macro_rules! claim_after_read {
                heartbeat_at = now(), worker = $2, msg_id = (SELECT msg_id FROM m)
         WHERE j.id = (SELECT job_id FROM m) AND j.state IN ('queued', 'running') AND j.run_after <= clock_timestamp()
           AND NOT (j.cancel_requested AND j.state = 'queued')
+          AND NOT (j.state = 'running' AND j.attempts >= j.max_attempts)
         RETURNING j.id, j.payload, j.attempts, j.max_attempts),
+     buried AS (
+        UPDATE jitgen.jobs AS j SET state = 'dead', finished_at = now(),
+               error = jsonb_build_object('kind', 'crashed', 'attempts', j.attempts,
+                   'message', format('attempt %s of %s on worker %s ended without finishing (the worker crashed, was killed or stalled)',
+                                     j.attempts, j.max_attempts, j.worker))
+        WHERE j.id = (SELECT job_id FROM m) AND j.state = 'running' AND j.attempts >= j.max_attempts
+        RETURNING j.id),
      job AS (SELECT * FROM jitgen.jobs WHERE id = (SELECT job_id FROM m)),
      lost AS (
-        INSERT INTO jitgen.job_attempts (job_id, attempt, worker, started_at, outcome)
-        SELECT job.id, job.attempts, job.worker, job.started_at, 'lost' FROM job
-        WHERE job.state = 'running' AND EXISTS (SELECT 1 FROM claimed)
+        INSERT INTO jitgen.job_attempts (job_id, attempt, worker, started_at, finished_at, outcome, error)
+        SELECT job.id, job.attempts, job.worker, job.started_at, clock_timestamp(), 'lost',
+               jsonb_build_object('kind', 'crashed', 'message', 'the worker stopped heartbeating before the attempt finished')
+        FROM job
+        WHERE job.state = 'running' AND (EXISTS (SELECT 1 FROM claimed) OR EXISTS (SELECT 1 FROM buried))
         ON CONFLICT DO NOTHING)
      SELECT m.msg_id, m.message, job.kind, job.state, job.run_after > clock_timestamp(), job.cancel_requested,
-            c.id IS NOT NULL, c.payload, c.attempts, c.max_attempts
+            c.id IS NOT NULL, coalesce(c.payload, job.payload), c.attempts, c.max_attempts, EXISTS (SELECT 1 FROM buried)
      FROM m LEFT JOIN job ON true LEFT JOIN claimed AS c ON true"
     };
 }
@@ -309,7 +339,17 @@ async fn step(shared: &Shared, conn: &mut Conn) -> Result<bool, tokio_postgres::
         }
         return Ok(true);
     };
-    let (not_due, cancel_requested, claimed): (bool, bool, bool) = (row.get(4), row.get(5), row.get(6));
+    let (not_due, cancel_requested, claimed, buried): (bool, bool, bool, bool) = (row.get(4), row.get(5), row.get(6), row.get(10));
+    if buried {
+        tracing::warn!(job_id, %kind, "job crashed its worker on its last attempt: dead");
+        shared.metrics.finished(&kind, "dead", Duration::ZERO);
+        if let Some(handler) = shared.registry.get(&kind) {
+            handler.cleanup(job_id, &row.get::<_, Option<Value>>(7).unwrap_or(Value::Null));
+        }
+        let archive = conn.stmt(ARCHIVE).await?;
+        conn.client.execute(&archive, &[&msg_id]).await?;
+        return Ok(true);
+    }
     if !claimed {
         if !matches!(state.as_str(), "queued" | "running") {
             let archive = conn.stmt(ARCHIVE).await?;
@@ -352,7 +392,8 @@ async fn step(shared: &Shared, conn: &mut Conn) -> Result<bool, tokio_postgres::
                                     "known_kinds": shared.registry.kinds()})),
         Some(handler) => {
             let client = &conn.client;
-            let work = handler.work(&ctx, client);
+            // A panicking handler is a failed attempt, not a dead slot.
+            let work = std::panic::AssertUnwindSafe(handler.work(&ctx, client)).catch_unwind();
             let beat = heartbeat(shared, client, job_id, msg_id, cancel_tx);
             let mut stop = shared.shutdown.clone();
             let drain_deadline = async {
@@ -360,7 +401,7 @@ async fn step(shared: &Shared, conn: &mut Conn) -> Result<bool, tokio_postgres::
                 tokio::time::sleep(shared.config.drain).await;
             };
             tokio::select! {
-                r = work => match r {
+                r = work => match r.unwrap_or_else(|panic| Err(panicked(panic))) {
                     Ok(done) => Outcome::Complete(done),
                     Err(JobError::Canceled) => Outcome::Canceled,
                     Err(JobError::Permanent(e)) => Outcome::Failed(e),
@@ -375,10 +416,28 @@ async fn step(shared: &Shared, conn: &mut Conn) -> Result<bool, tokio_postgres::
     drop(permit);
     let label = outcome.label();
     let result = finish(shared, conn, &ctx, msg_id, outcome).await;
+    // Work left on disk goes once the job's end is committed (or the job was superseded, an end
+    // in itself); a retried or released job keeps it for the next attempt.
+    if let (Ok(owned), Some(handler)) = (&result, shared.registry.get(&kind)) {
+        if (*owned && matches!(label, "complete" | "failed" | "dead" | "canceled")) || label == "canceled" {
+            handler.cleanup(job_id, &ctx.payload);
+        }
+    }
     shared.in_flight.fetch_sub(1, Ordering::Relaxed);
     shared.metrics.finished(&kind, label, started.elapsed());
     tracing::debug!(job_id, %kind, attempt, outcome = label, ms = started.elapsed().as_millis() as u64, "job finished");
     result.map(|_| true)
+}
+
+/// A handler's panic as a transient error: retried like any other failure, then dead.
+fn panicked(panic: Box<dyn std::any::Any + Send>) -> JobError {
+    let message = panic
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a non-text panic".to_string());
+    tracing::error!(%message, "job handler panicked");
+    JobError::transient("panic", format!("the handler panicked: {message}"))
 }
 
 /// tokio-postgres prints "db error" alone; operators need the server's message and code.
@@ -455,7 +514,7 @@ type Param = Box<dyn ToSql + Sync + Send>;
 /// Records the outcome, side effects and message fate in one transaction, sent as one
 /// pipeline (a single round trip). Its first statement asserts that this worker still owns
 /// the attempt; if not, every later statement fails and COMMIT rolls back.
-async fn finish(shared: &Shared, conn: &mut Conn, ctx: &JobContext, msg_id: i64, outcome: Outcome) -> Result<(), tokio_postgres::Error> {
+async fn finish(shared: &Shared, conn: &mut Conn, ctx: &JobContext, msg_id: i64, outcome: Outcome) -> Result<bool, tokio_postgres::Error> {
     let mut batch: Vec<(Statement, Vec<Param>)> = Vec::new();
     macro_rules! push {
         ($sql:expr, [$($p:expr),* $(,)?]) => {{
@@ -513,8 +572,9 @@ async fn finish(shared: &Shared, conn: &mut Conn, ctx: &JobContext, msg_id: i64,
     run_pipeline(conn, &batch, ctx).await
 }
 
-/// Sends a whole transaction at once and waits for every result: one round trip.
-async fn run_pipeline(conn: &Conn, batch: &[(Statement, Vec<Param>)], ctx: &JobContext) -> Result<(), tokio_postgres::Error> {
+/// Sends a whole transaction at once and waits for every result: one round trip. Ok(false)
+/// when another worker had taken the job over (nothing was written).
+async fn run_pipeline(conn: &Conn, batch: &[(Statement, Vec<Param>)], ctx: &JobContext) -> Result<bool, tokio_postgres::Error> {
     let client = &conn.client;
     let results = futures_util::future::join_all(batch.iter().map(|(stmt, params)| {
         let refs: Vec<&(dyn ToSql + Sync)> = params.iter().map(|p| p.as_ref() as &(dyn ToSql + Sync)).collect();
@@ -522,10 +582,10 @@ async fn run_pipeline(conn: &Conn, batch: &[(Statement, Vec<Param>)], ctx: &JobC
     }))
     .await;
     match results.into_iter().find_map(Result::err) {
-        None => Ok(()),
+        None => Ok(true),
         Some(e) if e.code() == Some(&tokio_postgres::error::SqlState::OBJECT_NOT_IN_PREREQUISITE_STATE) => {
             tracing::warn!(job_id = ctx.id, attempt = ctx.attempt, "job was taken over by another worker; this attempt's result is dropped");
-            Ok(())
+            Ok(false)
         }
         Some(e) => Err(e),
     }
