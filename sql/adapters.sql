@@ -244,7 +244,11 @@ BEGIN
     FROM jitgen.adapter_jobs a JOIN jitgen.jobs j ON j.id = a.job_id
     WHERE a.node_id = p_node_id AND j.state = 'complete'
     ORDER BY j.finished_at DESC, j.id DESC LIMIT 1;
-    IF done_id IS NOT NULL AND (SELECT a.dataset_hash FROM jitgen.adapter_jobs a WHERE a.job_id = done_id) = h THEN
+    -- Reused only while its adapter can still be fetched; an expired URL or a swept object makes
+    -- a new job, whose worker re-presigns the stored object, re-uploads a cached copy or trains.
+    IF done_id IS NOT NULL AND (SELECT a.dataset_hash FROM jitgen.adapter_jobs a WHERE a.job_id = done_id) = h
+       AND EXISTS (SELECT 1 FROM jitgen.adapter_artifacts f WHERE f.job_id = done_id AND f.deleted_at IS NULL
+                   AND f.url_expires_at > clock_timestamp() + interval '5 minutes') THEN
         IF active.id IS NOT NULL THEN
             PERFORM jitgen._supersede_adapter_job(active.id, active.state, active.msg_id,
                                                   'the commands went back to those of job ' || done_id);

@@ -201,9 +201,11 @@ async fn an_s3_outage_during_upload_waits_and_publishes_without_retraining() {
 
     // The worker dies while waiting; its replacement must not train again.
     w.kill();
-    let mtime = std::fs::metadata(&cached[0]).unwrap().modified().unwrap();
     s3.restart();
-    let _w2 = start_worker(&s.db.url, &worker_env(&s, &s3, None, "0"));
+    let metrics_addr = format!("127.0.0.1:{}", support::services::free_port());
+    let mut env = worker_env(&s, &s3, None, "0");
+    env.push(("JITGEN_METRICS_ADDR".into(), metrics_addr.clone()));
+    let _w2 = start_worker(&s.db.url, &env);
     let done = wait_status(&s.c, s.job_id, &["complete", "failed", "dead"], Duration::from_secs(120)).await;
     assert_eq!(done["status"], json!("complete"), "{done}");
     let attempts: i32 = s.c.query_one("SELECT attempts FROM jitgen.jobs WHERE id = $1", &[&s.job_id]).await.unwrap().get(0);
@@ -214,7 +216,30 @@ async fn an_s3_outage_during_upload_waits_and_publishes_without_retraining() {
     let sha: String = s.c.query_one("SELECT sha256 FROM jitgen.adapter_artifacts WHERE job_id = $1", &[&s.job_id]).await.unwrap().get(0);
     let body = reqwest::get(done["artifact_url"].as_str().unwrap()).await.unwrap().bytes().await.unwrap();
     assert_eq!(sha256_hex(&body), sha);
-    let _ = mtime;
+    // The replacement's own counters: it uploaded the cached tar and never started the trainer.
+    let work = adapter_work(&metrics_addr).await;
+    assert_eq!((work["trained"], work["from_cache"]), (0, 1), "{work:?}");
+    // The cache went once the completion was committed.
+    assert!(walk(&s.cache).is_empty(), "left on disk: {:?}", walk(&s.cache));
+}
+
+/// `jitgen_adapter_work_total` of the worker serving /metrics on `addr`, by `what`.
+async fn adapter_work(addr: &str) -> std::collections::HashMap<String, u64> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let text = poll_until(Duration::from_secs(10), || async {
+        let mut sock = tokio::net::TcpStream::connect(addr).await.ok()?;
+        sock.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n").await.ok()?;
+        let mut body = String::new();
+        sock.read_to_string(&mut body).await.ok()?;
+        Some(body)
+    })
+    .await
+    .expect("/metrics answers");
+    text.lines()
+        .filter_map(|l| l.strip_prefix("jitgen_adapter_work_total{what=\""))
+        .filter_map(|l| l.split_once("\"} "))
+        .map(|(what, n)| (what.to_string(), n.trim().parse().unwrap()))
+        .collect()
 }
 
 fn walk(dir: &Path) -> Vec<PathBuf> {
@@ -274,4 +299,85 @@ async fn canceling_a_running_training_stops_it() {
     assert_eq!(done["status"], json!("canceled"));
     let n: i64 = s.c.query_one("SELECT count(*) FROM jitgen.adapter_artifacts", &[]).await.unwrap().get(0);
     assert_eq!(n, 0);
+}
+
+#[tokio::test]
+async fn an_expired_or_swept_adapter_is_made_fetchable_again_on_repost() {
+    let s = setup().await;
+    let s3 = S3Server::start();
+    let metrics_addr = format!("127.0.0.1:{}", support::services::free_port());
+    let mut env = worker_env(&s, &s3, None, "0");
+    env.push(("JITGEN_METRICS_ADDR".into(), metrics_addr.clone()));
+    let _w = start_worker(&s.db.url, &env);
+    let first = wait_status(&s.c, s.job_id, &["complete", "failed", "dead"], Duration::from_secs(300)).await;
+    assert_eq!(first["status"], json!("complete"), "{first}");
+    let repost = || async {
+        let r: Value = s.c.query_one("SELECT jitgen.train_adapter('door-1', 'tiny-qwen2', $1)", &[&commands()]).await.unwrap().get(0);
+        r
+    };
+    assert_eq!(repost().await["job_id"].as_i64(), Some(s.job_id), "a fetchable adapter is reused as is");
+
+    // The URL expired: a new job presigns the stored object again, without training.
+    s.c.execute("UPDATE jitgen.adapter_artifacts SET url_expires_at = now() - interval '1 minute'", &[]).await.unwrap();
+    let again = repost().await["job_id"].as_i64().unwrap();
+    assert_ne!(again, s.job_id);
+    let done = wait_status(&s.c, again, &["complete", "failed", "dead"], Duration::from_secs(60)).await;
+    assert_eq!(done["status"], json!("complete"), "{done}");
+    let fresh = done["artifact_url"].as_str().expect("a fresh URL").to_string();
+    let body = reqwest::get(&fresh).await.unwrap().bytes().await.unwrap();
+    let sha: String = s.c.query_one("SELECT sha256 FROM jitgen.adapter_artifacts WHERE job_id = $1", &[&s.job_id]).await.unwrap().get(0);
+    assert_eq!(sha256_hex(&body), sha, "the same adapter, presigned again");
+    let notes: i64 = s.c.query_one("SELECT count(*) FROM jitgen.adapter_notifications", &[]).await.unwrap().get(0);
+    assert_eq!(notes, 2, "the node is told about the fresh URL");
+    let work = adapter_work(&metrics_addr).await;
+    assert_eq!((work["trained"], work["republished"]), (1, 1), "{work:?}");
+
+    // The sweeper deleted the object: the next re-post trains again.
+    let key: String = s.c.query_one("SELECT object_key FROM jitgen.adapter_artifacts WHERE job_id = $1", &[&again]).await.unwrap().get(0);
+    s3.store(BUCKET).delete(&key).await.unwrap();
+    s.c.execute("UPDATE jitgen.adapter_artifacts SET deleted_at = now()", &[]).await.unwrap();
+    let third = repost().await["job_id"].as_i64().unwrap();
+    let done = wait_status(&s.c, third, &["complete", "failed", "dead"], Duration::from_secs(300)).await;
+    assert_eq!(done["status"], json!("complete"), "{done}");
+    assert!(reqwest::get(done["artifact_url"].as_str().unwrap()).await.unwrap().status().is_success());
+    let work = adapter_work(&metrics_addr).await;
+    assert_eq!((work["trained"], work["republished"]), (2, 1), "{work:?}");
+}
+
+#[tokio::test]
+async fn sigterm_during_training_stops_it_and_another_worker_completes_the_job_once() {
+    let s = setup().await;
+    s.c.execute("UPDATE jitgen.nodes SET params = '{\"epochs\": 100}' WHERE node_id = 'door-1'", &[]).await.unwrap();
+    let r: Value = s.c.query_one("SELECT jitgen.train_adapter('door-1', 'tiny-qwen2', $1)", &[&commands()]).await.unwrap().get(0);
+    let id = r["job_id"].as_i64().unwrap();
+    let s3 = S3Server::start();
+    let mut env = worker_env(&s, &s3, None, "0");
+    env.push(("JITGEN_DRAIN_SECS".into(), "1".into()));
+    let mut w = start_worker(&s.db.url, &env);
+    poll_until(Duration::from_secs(120), || async {
+        job(&s.c, id).await["progress_message"].as_str().is_some_and(|m| m.starts_with("training step")).then_some(())
+    })
+    .await
+    .expect("training started");
+    // Drain (1 s) plus one training step, not the 100 epochs.
+    let started = std::time::Instant::now();
+    assert!(w.terminate(Duration::from_secs(20)), "jitgen run did not exit cleanly after SIGTERM");
+    assert!(started.elapsed() < Duration::from_secs(15), "exit took {:?}", started.elapsed());
+    let released = job(&s.c, id).await;
+    assert_eq!(released["status"], json!("queued"), "handed back for another worker: {released}");
+
+    // Another worker takes it (a short training, so the test stays short) and completes it once.
+    s.c.execute("UPDATE jitgen.adapter_jobs SET dataset = jsonb_set(dataset, '{params,epochs}', '2') WHERE job_id = $1", &[&id])
+        .await
+        .unwrap();
+    let metrics_addr = format!("127.0.0.1:{}", support::services::free_port());
+    env.push(("JITGEN_METRICS_ADDR".into(), metrics_addr.clone()));
+    let _w2 = start_worker(&s.db.url, &env);
+    let done = wait_status(&s.c, id, &["complete", "failed", "dead"], Duration::from_secs(300)).await;
+    assert_eq!(done["status"], json!("complete"), "{done}");
+    let artifacts: i64 = s.c.query_one("SELECT count(*) FROM jitgen.adapter_artifacts WHERE job_id = $1", &[&id]).await.unwrap().get(0);
+    assert_eq!(artifacts, 1);
+    assert_eq!(adapter_work(&metrics_addr).await["trained"], 1);
+    let leftovers: Vec<_> = walk(&s.cache).into_iter().filter(|p| p.to_string_lossy().contains(&format!("/{id}-"))).collect();
+    assert!(leftovers.is_empty(), "work directory left behind: {leftovers:?}");
 }

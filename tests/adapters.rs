@@ -155,6 +155,16 @@ async fn unchanged_or_reordered_commands_reuse_the_job() {
     let admin = n.db.client().await;
     let id = first["job_id"].as_i64().unwrap();
     admin.execute("UPDATE jitgen.jobs SET state = 'complete', finished_at = now() WHERE id = $1", &[&id]).await.unwrap();
+    admin
+        .execute(
+            "INSERT INTO jitgen.adapter_artifacts (job_id, node_id, base_model_id, dataset_hash, object_key, size_bytes, sha256,
+                                                  metadata, url, url_expires_at)
+             SELECT job_id, node_id, base_model_id, dataset_hash, 'k', 1, 's', '{}', 'http://u', now() + interval '1 day'
+             FROM jitgen.adapter_jobs WHERE job_id = $1",
+            &[&id],
+        )
+        .await
+        .unwrap();
     let done = train(&a, "node-a", &cmds).await.unwrap();
     assert_eq!((done["job_id"].as_i64(), done["status"].as_str()), (Some(id), Some("complete")));
     let changed = train(&a, "node-a", &commands(3, "v2")).await.unwrap();
@@ -177,6 +187,14 @@ async fn unchanged_or_reordered_commands_reuse_the_job() {
         .unwrap_err();
     assert_eq!(db_error(&err).0, "22023");
     assert_eq!(count(&admin, "SELECT count(*) FROM jitgen.jobs").await, 2);
+
+    // Once its URL has expired (or the sweeper deleted the object), the complete job is not
+    // handed out again: a new job makes the adapter fetchable (re-presign, re-upload or train).
+    admin.execute("UPDATE jitgen.adapter_artifacts SET url_expires_at = now() - interval '1 minute'", &[]).await.unwrap();
+    let fresh = train(&a, "node-a", &cmds).await.unwrap();
+    assert_eq!(fresh["status"], json!("queued"), "{fresh}");
+    assert_ne!(fresh["job_id"].as_i64(), Some(id));
+    assert_eq!(fresh["dataset_hash"], first["dataset_hash"]);
 }
 
 #[tokio::test]

@@ -235,6 +235,7 @@ impl AdapterTrain {
             let (sha256, size) = storage::sha256_file(&tar).map_err(|e| JobError::transient("cache", e.to_string()))?;
             let report: Value = std::fs::read_to_string(&report_path).ok().and_then(|s| serde_json::from_str(&s).ok()).unwrap_or(Value::Null);
             tracing::info!(job_id = ctx.id, "adapter already trained for this job; uploading the cached copy");
+            jitgen_sidecar::ADAPTER_FROM_CACHE.fetch_add(1, Ordering::Relaxed);
             return Ok((storage::PackedAdapter { path: tar, sha256, size }, report));
         }
         let model_dir = self.models.resolve(&job.base_model_id).ok_or_else(|| {
@@ -272,6 +273,7 @@ impl AdapterTrain {
         let _ = std::fs::remove_dir_all(&adapter_dir);
         let cancel = Arc::new(AtomicBool::new(false));
         let _stop_when_dropped = CancelOnDrop(cancel.clone());
+        jitgen_sidecar::ADAPTER_TRAINED.fetch_add(1, Ordering::Relaxed);
         let (tx, rx) = mpsc::unbounded_channel::<(f32, String)>();
         let handle = {
             let (cancel, adapter_dir) = (cancel.clone(), adapter_dir.clone());
@@ -460,6 +462,7 @@ impl AdapterTrain {
         };
         let (size, sha256): (i64, String) = (row.get(1), row.get(2));
         tracing::info!(job_id = ctx.id, %key, "dataset already published and still stored: presigning it again");
+        jitgen_sidecar::ADAPTER_REPUBLISHED.fetch_add(1, Ordering::Relaxed);
         let result = json!({"object_key": key, "size_bytes": size, "sha256": sha256, "republished": true});
         Ok(Some(self.published(ctx.id, job, &meta, Published { key, size, sha256, url, created_at }, result)))
     }
