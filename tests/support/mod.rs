@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod certs;
+pub mod adapters;
 pub mod fake_llm;
 pub mod services;
 

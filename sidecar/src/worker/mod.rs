@@ -48,8 +48,29 @@ struct Shared {
     in_flight: AtomicUsize,
 }
 
+/// SIGTERM and SIGINT, listened for from the start of `jitgen run` so that one received while
+/// the worker is still starting is not lost (nor kills the process with the default action).
+pub struct Signals {
+    term: tokio::signal::unix::Signal,
+    int: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    pub fn install() -> anyhow::Result<Signals> {
+        use tokio::signal::unix::{signal, SignalKind};
+        Ok(Signals { term: signal(SignalKind::terminate())?, int: signal(SignalKind::interrupt())? })
+    }
+
+    async fn wait(mut self) {
+        tokio::select! {
+            _ = self.term.recv() => {},
+            _ = self.int.recv() => {},
+        }
+    }
+}
+
 /// Runs until SIGTERM or SIGINT, then drains.
-pub async fn run(config: WorkerConfig, registry: Registry) -> anyhow::Result<()> {
+pub async fn run(config: WorkerConfig, registry: Registry, signals: Signals) -> anyhow::Result<()> {
     let (stop_tx, stop_rx) = watch::channel(false);
     let db = db::Target::parse(&config.database_url)?;
     let shared = Arc::new(Shared {
@@ -75,7 +96,7 @@ pub async fn run(config: WorkerConfig, registry: Registry) -> anyhow::Result<()>
     shared.metrics.configure(shared.config.slots, shared.config.health_stale);
     let slots: Vec<_> = (0..shared.config.slots).map(|i| tokio::spawn(supervise(shared.clone(), i))).collect();
 
-    wait_for_signal().await;
+    signals.wait().await;
     tracing::info!(drain_secs = shared.config.drain.as_secs(), in_flight = shared.in_flight.load(Ordering::Relaxed),
         "shutdown requested: taking no new jobs, draining");
     shared.metrics.draining();
@@ -86,16 +107,6 @@ pub async fn run(config: WorkerConfig, registry: Registry) -> anyhow::Result<()>
     mark_stopped(&shared).await;
     tracing::info!("worker stopped");
     Ok(())
-}
-
-async fn wait_for_signal() {
-    use tokio::signal::unix::{signal, SignalKind};
-    let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
-    let mut int = signal(SignalKind::interrupt()).expect("SIGINT handler");
-    tokio::select! {
-        _ = term.recv() => {},
-        _ = int.recv() => {},
-    }
 }
 
 /// A slot's connection with its prepared statements: the hot path prepares each SQL text
