@@ -6,6 +6,8 @@ CREATE TABLE jitgen.schemas (
     version     int         NOT NULL CHECK (version >= 1),
     schema      jsonb       NOT NULL,
     builtin     boolean     NOT NULL DEFAULT false,
+    -- false: `format` follows the schema's draft (an annotation in 2020-12); true: asserted.
+    assert_formats boolean  NOT NULL DEFAULT false,
     created_at  timestamptz NOT NULL DEFAULT now(),
     created_by  name        NOT NULL DEFAULT current_user,
     PRIMARY KEY (name, version)

@@ -1,7 +1,7 @@
 -- jitgen finalize: runs last in CREATE EXTENSION, after every function exists.
 
-INSERT INTO jitgen.schemas (name, version, schema, builtin)
-SELECT name, 1, schema, true FROM jitgen._builtin_schemas();
+INSERT INTO jitgen.schemas (name, version, schema, builtin, assert_formats)
+SELECT name, 1, schema, true, true FROM jitgen._builtin_schemas();
 
 CREATE FUNCTION jitgen._schemas_changed() RETURNS trigger
 LANGUAGE plpgsql AS $$
@@ -40,4 +40,4 @@ END $$;
 -- Operators' functions: they write shared tables or the queue and check nothing themselves.
 REVOKE ALL ON FUNCTION jitgen.retry_job(bigint), jitgen.register_node(text, text, text, name, int, text, jsonb),
     jitgen.grant_enqueue(text, name), jitgen.revoke_enqueue(text, name), jitgen.ensure_queue(),
-    jitgen.register_schema(text, jsonb) FROM PUBLIC;
+    jitgen.register_schema(text, jsonb, boolean) FROM PUBLIC;

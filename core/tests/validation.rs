@@ -425,3 +425,19 @@ fn jsonb_depth_scan_handles_wide_containers_with_stored_offsets() {
     assert!(!jitgen_core::validation::jsonb_depth::exceeds(&jsonb(&obj), 3));
     assert!(jitgen_core::validation::jsonb_depth::exceeds(&jsonb(&obj), 2));
 }
+
+#[test]
+fn format_follows_the_draft_unless_asserted() {
+    let bad = json!("not-an-email");
+    let d2020 = json!({"$schema": "https://json-schema.org/draft/2020-12/schema", "format": "email"});
+    let d7 = json!({"$schema": "http://json-schema.org/draft-07/schema#", "format": "email"});
+    // 2020-12: an annotation by default, asserted on request.
+    assert!(CompiledSchema::compile(&d2020).unwrap().is_valid(&bad));
+    assert!(!CompiledSchema::compile_with(&d2020, true).unwrap().is_valid(&bad));
+    // No $schema means 2020-12.
+    assert!(CompiledSchema::compile(&json!({"format": "date"})).unwrap().is_valid(&json!("31/12")));
+    // Draft 7 asserts formats as its implementations commonly do; asserting changes nothing.
+    assert!(!CompiledSchema::compile(&d7).unwrap().is_valid(&bad));
+    assert!(!CompiledSchema::compile_with(&d7, true).unwrap().is_valid(&bad));
+    assert!(CompiledSchema::compile_with(&d2020, true).unwrap().is_valid(&json!("a@b.example")));
+}

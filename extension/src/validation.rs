@@ -99,7 +99,7 @@ fn resolve(name: &str, function: &'static str) -> Resolved {
     let generation = GENERATION.load(Ordering::Relaxed);
     let row = Spi::connect(|client| {
         let rows = client.select(
-            "SELECT version, schema::text, 'jitgen.schemas'::regclass::oid \
+            "SELECT version, schema::text, 'jitgen.schemas'::regclass::oid, assert_formats \
              FROM jitgen.schemas WHERE name = $1 ORDER BY version DESC LIMIT 1",
             Some(1),
             &[name.into()],
@@ -110,16 +110,17 @@ fn resolve(name: &str, function: &'static str) -> Resolved {
                 r.get::<i32>(1)?.unwrap_or_default(),
                 r.get::<String>(2)?.unwrap_or_default(),
                 r.get::<pg_sys::Oid>(3)?.map(|o| o.to_u32()).unwrap_or_default(),
+                r.get::<bool>(4)?.unwrap_or(false),
             ))),
         }
     })
     .or_raise("looking up a schema", function);
-    let Some((_version, text, relid)) = row else {
+    let Some((_version, text, relid, assert_formats)) = row else {
         JitgenError::UnknownSchema { name: name.to_string(), known: known_schema_names(function) }.raise(function)
     };
     SCHEMAS_RELID.store(relid, Ordering::Relaxed);
     let value = parse_document(&text).unwrap_or_else(|e| e.raise(function));
-    let compiled = CompiledSchema::compile(&value)
+    let compiled = CompiledSchema::compile_with(&value, assert_formats)
         .unwrap_or_else(|error| JitgenError::InvalidJsonSchema { name: name.to_string(), error }.raise(function));
     let entry = Rc::new(Cached { compiled });
     cache_put(name, entry.clone(), generation);
@@ -157,9 +158,11 @@ fn report_json(report: &Report) -> JsonB {
 // SQL functions
 
 /// Registers a JSON Schema under `name` and returns its version (1 for a new name). Registering
-/// the same schema again returns the current version without adding one.
+/// the same schema again returns the current version without adding one. `format` follows the
+/// schema's draft (an annotation in 2020-12) unless `assert_formats` is true.
 #[pg_extern(volatile, parallel_unsafe)]
-fn register_schema(name: Option<&str>, schema: Option<JsonbArg>) -> i32 {
+fn register_schema(name: Option<&str>, schema: Option<JsonbArg>, assert_formats: default!(Option<bool>, "false")) -> i32 {
+    let assert_formats = assert_formats.unwrap_or(false);
     const F: &str = "register_schema";
     let name = required(name, F, "name", "Pass the schema's name, e.g. 'workout_plan'.");
     let schema = required(schema, F, "schema", "Pass the JSON Schema as jsonb.");
@@ -183,9 +186,9 @@ fn register_schema(name: Option<&str>, schema: Option<JsonbArg>) -> i32 {
         )?;
         let latest = client
             .update(
-                "SELECT version, schema = $2::jsonb FROM jitgen.schemas WHERE name = $1 ORDER BY version DESC LIMIT 1",
+                "SELECT version, schema = $2::jsonb AND assert_formats = $3 FROM jitgen.schemas WHERE name = $1 ORDER BY version DESC LIMIT 1",
                 Some(1),
-                &[name.into(), text.as_str().into()],
+                &[name.into(), text.as_str().into(), assert_formats.into()],
             )?
             .into_iter()
             .next()
@@ -196,9 +199,9 @@ fn register_schema(name: Option<&str>, schema: Option<JsonbArg>) -> i32 {
         }
         let next = latest.map_or(1, |(v, _)| v + 1);
         client.update(
-            "INSERT INTO jitgen.schemas (name, version, schema) VALUES ($1, $2, $3::jsonb)",
+            "INSERT INTO jitgen.schemas (name, version, schema, assert_formats) VALUES ($1, $2, $3::jsonb, $4)",
             None,
-            &[name.into(), next.into(), text.as_str().into()],
+            &[name.into(), next.into(), text.as_str().into(), assert_formats.into()],
         )?;
         Ok(next)
     })
@@ -301,12 +304,13 @@ fn validate_json_text(schema_name: Option<&str>, raw: Option<&str>) -> JsonB {
 }
 
 /// Compiles `schema` on every call (the pg_jsonschema style); prefer a registered schema.
+/// `format` follows the draft unless `assert_formats` is true.
 #[pg_extern(immutable, parallel_safe)]
-fn matches_schema(schema: Option<JsonbArg>, doc: Option<JsonbArg>) -> bool {
+fn matches_schema(schema: Option<JsonbArg>, doc: Option<JsonbArg>, assert_formats: default!(Option<bool>, "false")) -> bool {
     const F: &str = "matches_schema";
     let schema = required(schema, F, "schema", "Pass a JSON Schema as jsonb.");
     let schema = schema.to_value().unwrap_or_else(|e| e.raise(F));
-    let compiled = CompiledSchema::compile(&schema)
+    let compiled = CompiledSchema::compile_with(&schema, assert_formats.unwrap_or(false))
         .unwrap_or_else(|error| JitgenError::InvalidJsonSchema { name: "(inline)".into(), error }.raise(F));
     compiled.is_valid(&document(doc, F))
 }

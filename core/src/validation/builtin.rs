@@ -48,7 +48,7 @@ impl Builtin {
     pub fn compiled(self) -> &'static CompiledSchema {
         static CELLS: [OnceLock<CompiledSchema>; 3] = [OnceLock::new(), OnceLock::new(), OnceLock::new()];
         CELLS[self as usize].get_or_init(|| {
-            CompiledSchema::compile(&self.schema()).expect("built-in schema compiles").with_builtin(self)
+            CompiledSchema::compile_with(&self.schema(), true).expect("built-in schema compiles").with_builtin(self)
         })
     }
 

@@ -42,19 +42,30 @@ pub struct CompiledSchema {
     /// (CHECK constraints) take this path.
     jsonb_validator: OnceLock<Validator<Jsonb>>,
     builtin: Option<Builtin>,
+    assert_formats: bool,
 }
 
-fn options<'i, F: Json>() -> jsonschema::ValidationOptions<'i, std::sync::Arc<dyn jsonschema::Retrieve>, F> {
+/// `assert_formats` false follows the drafts: draft 7 asserts `format`, draft 2020-12 treats it
+/// as an annotation unless the schema declares the format-assertion vocabulary. True asserts
+/// every known format in any draft (the built-in schemas, and schemas registered that way).
+fn options<'i, F: Json>(assert_formats: bool) -> jsonschema::ValidationOptions<'i, std::sync::Arc<dyn jsonschema::Retrieve>, F> {
     let mut options = jsonschema::options_for::<F>();
-    options = options.should_validate_formats(true);
+    if assert_formats {
+        options = options.should_validate_formats(true);
+    }
     options.with_pattern_options(PatternOptions::regex().size_limit(1 << 20))
 }
 
 impl CompiledSchema {
+    /// Compiles `schema` with the draft's own `format` behaviour (see [`options`]).
+    pub fn compile(schema: &Value) -> Result<CompiledSchema, CompileError> {
+        Self::compile_with(schema, false)
+    }
+
     /// Compiles `schema`. `$schema` picks the draft (7 or 2020-12; 2020-12 when absent).
     /// References are never fetched from the network or the file system: a database backend
     /// must not block on IO it was not asked for.
-    pub fn compile(schema: &Value) -> Result<CompiledSchema, CompileError> {
+    pub fn compile_with(schema: &Value, assert_formats: bool) -> Result<CompiledSchema, CompileError> {
         if !(schema.is_object() || schema.is_boolean()) {
             return Err(CompileError {
                 message: format!("a JSON Schema is an object or a boolean, got {}", json_type(schema)),
@@ -67,11 +78,11 @@ impl CompiledSchema {
                 schema_path: String::new(),
             });
         }
-        let validator = options::<jsonschema::json::SerdeJson>().build(schema).map_err(|e| CompileError {
+        let validator = options::<jsonschema::json::SerdeJson>(assert_formats).build(schema).map_err(|e| CompileError {
             message: e.to_string(),
             schema_path: e.schema_path().as_str().to_string(),
         })?;
-        Ok(CompiledSchema { schema: schema.clone(), validator, jsonb_validator: OnceLock::new(), builtin: None })
+        Ok(CompiledSchema { schema: schema.clone(), validator, jsonb_validator: OnceLock::new(), builtin: None, assert_formats })
     }
 
     /// Like [`is_valid`](Self::is_valid) for a Postgres `JsonbContainer` (the jsonb datum
@@ -82,7 +93,7 @@ impl CompiledSchema {
         }
         let root = Jsonb::root(container);
         let validator = self.jsonb_validator.get_or_init(|| {
-            options::<Jsonb>().build(&self.schema).expect("a schema that compiled for serde compiles for jsonb")
+            options::<Jsonb>(self.assert_formats).build(&self.schema).expect("a schema that compiled for serde compiles for jsonb")
         });
         let valid = validator.is_valid(root)
             && match self.builtin {

@@ -55,3 +55,12 @@ CREATE TABLE plans (doc jsonb NOT NULL CHECK (jitgen.is_valid('workout_plan', do
 INSERT INTO plans VALUES ('{"days":3}');
 INSERT INTO plans VALUES ('{"days":0}');
 SELECT count(*) FROM plans;
+
+-- `format` follows the draft: an annotation in 2020-12 unless asserted, asserted in draft 7.
+SELECT jitgen.register_schema('contact', '{"type":"object","properties":{"email":{"type":"string","format":"email"}}}');
+SELECT jitgen.is_valid('contact', '{"email":"not-an-email"}') AS annotation_only;
+SELECT jitgen.register_schema('contact', '{"type":"object","properties":{"email":{"type":"string","format":"email"}}}', assert_formats => true);
+SELECT jitgen.is_valid('contact', '{"email":"not-an-email"}') AS asserted, jitgen.validate('contact', '{"email":"not-an-email"}');
+SELECT jitgen.matches_schema('{"format":"date"}', '"31/12"') AS d2020,
+       jitgen.matches_schema('{"format":"date"}', '"31/12"', assert_formats => true) AS d2020_asserted,
+       jitgen.matches_schema('{"$schema":"http://json-schema.org/draft-07/schema#","format":"date"}', '"31/12"') AS draft7;
