@@ -350,3 +350,52 @@ async fn sigterm_during_training_stops_it_and_another_worker_completes_the_job_o
     let leftovers: Vec<_> = walk(&s.cache).into_iter().filter(|p| p.to_string_lossy().contains(&format!("/{id}-"))).collect();
     assert!(leftovers.is_empty(), "work directory left behind: {leftovers:?}");
 }
+
+#[tokio::test]
+async fn a_tenant_holding_every_lock_it_can_take_does_not_stall_another_nodes_training() {
+    let s = setup().await;
+    let tenant = format!("{}_idle", s.db.name);
+    s.c.batch_execute(&format!("DROP ROLE IF EXISTS \"{tenant}\"; CREATE ROLE \"{tenant}\";")).await.unwrap();
+    s.c.execute("SELECT jitgen.register_node('idle-1', 'other', 'tiny-qwen2', $1)", &[&tenant]).await.unwrap();
+    // The other tenant posts, gets its own job, and then sits in an open transaction holding
+    // whatever it could lock: ACCESS SHARE on every table it reads. Row locks and stronger table
+    // locks are refused outright (no UPDATE/DELETE/TRUNCATE grant).
+    let idle = s.db.client().await;
+    idle.batch_execute(&format!("SET ROLE \"{tenant}\"")).await.unwrap();
+    let other: Value = idle.query_one("SELECT jitgen.train_adapter('idle-1', 'tiny-qwen2', $1)", &[&commands()]).await.unwrap().get(0);
+    let other_job = other["job_id"].as_i64().unwrap();
+    s.c.execute("SELECT jitgen.cancel_job($1)", &[&other_job]).await.unwrap();
+    idle.batch_execute("BEGIN").await.unwrap();
+    for table in ["jobs", "nodes", "node_commands", "adapter_jobs", "adapter_artifacts", "job_summary"] {
+        idle.query(&format!("SELECT * FROM jitgen.{table}"), &[]).await.unwrap();
+        idle.batch_execute("SAVEPOINT s").await.unwrap();
+        let locked = idle.batch_execute(&format!("SELECT 1 FROM jitgen.{table} FOR SHARE")).await;
+        assert!(locked.is_err(), "{table}: a row lock was granted");
+        idle.batch_execute("ROLLBACK TO SAVEPOINT s").await.unwrap();
+    }
+
+    let s3 = S3Server::start();
+    let metrics_addr = format!("127.0.0.1:{}", support::services::free_port());
+    let mut env = worker_env(&s, &s3, None, "0");
+    env.push(("JITGEN_METRICS_ADDR".into(), metrics_addr.clone()));
+    let _w = start_worker(&s.db.url, &env);
+    let done = wait_status(&s.c, s.job_id, &["complete", "failed", "dead"], Duration::from_secs(300)).await;
+    assert_eq!(done["status"], json!("complete"), "{done}");
+    let health = poll_until(Duration::from_secs(10), || async {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let mut sock = tokio::net::TcpStream::connect(&metrics_addr).await.ok()?;
+        sock.write_all(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n").await.ok()?;
+        let mut body = String::new();
+        sock.read_to_string(&mut body).await.ok()?;
+        Some(body)
+    })
+    .await
+    .unwrap();
+    assert!(health.starts_with("HTTP/1.1 200"), "{health}");
+    // The tenant's transaction was open the whole time.
+    let open: i64 = s.c.query_one("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND state = 'idle in transaction'", &[]).await.unwrap().get(0);
+    assert!(open >= 1, "the tenant's transaction ended early");
+    idle.batch_execute("COMMIT").await.unwrap();
+    drop(idle);
+    let _ = s.c.batch_execute(&format!("DROP OWNED BY \"{tenant}\"; DROP ROLE IF EXISTS \"{tenant}\"")).await;
+}
