@@ -194,16 +194,7 @@ async fn an_s3_outage_during_upload_waits_and_publishes_without_retraining() {
 
 /// `jitgen_adapter_work_total` of the worker serving /metrics on `addr`, by `what`.
 async fn adapter_work(addr: &str) -> std::collections::HashMap<String, u64> {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let text = poll_until(Duration::from_secs(10), || async {
-        let mut sock = tokio::net::TcpStream::connect(addr).await.ok()?;
-        sock.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n").await.ok()?;
-        let mut body = String::new();
-        sock.read_to_string(&mut body).await.ok()?;
-        Some(body)
-    })
-    .await
-    .expect("/metrics answers");
+    let text = poll_until(Duration::from_secs(10), || support::http_get(addr, "/metrics")).await.expect("/metrics answers");
     text.lines()
         .filter_map(|l| l.strip_prefix("jitgen_adapter_work_total{what=\""))
         .filter_map(|l| l.split_once("\"} "))
@@ -381,16 +372,7 @@ async fn a_tenant_holding_every_lock_it_can_take_does_not_stall_another_nodes_tr
     let _w = start_worker(&s.db.url, &env);
     let done = wait_status(&s.c, s.job_id, &["complete", "failed", "dead"], Duration::from_secs(300)).await;
     assert_eq!(done["status"], json!("complete"), "{done}");
-    let health = poll_until(Duration::from_secs(10), || async {
-        use tokio::io::{AsyncReadExt, AsyncWriteExt};
-        let mut sock = tokio::net::TcpStream::connect(&metrics_addr).await.ok()?;
-        sock.write_all(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n").await.ok()?;
-        let mut body = String::new();
-        sock.read_to_string(&mut body).await.ok()?;
-        Some(body)
-    })
-    .await
-    .unwrap();
+    let health = poll_until(Duration::from_secs(10), || support::http_get(&metrics_addr, "/health")).await.unwrap();
     assert!(health.starts_with("HTTP/1.1 200"), "{health}");
     // The tenant's transaction was open the whole time.
     let open: i64 = s.c.query_one("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND state = 'idle in transaction'", &[]).await.unwrap().get(0);

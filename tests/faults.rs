@@ -7,14 +7,12 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 use support::fake_llm::{Behaviour, FakeLlm};
-use support::{poll_until, TestDb, Worker};
+use support::services::free_port;
+use support::{http_get, poll_until, TestDb, Worker};
 use tokio_postgres::Client;
 
 async fn job(c: &Client, id: i64) -> Value {
-    c.query_one("SELECT jitgen.job($1)", &[&id])
-        .await
-        .unwrap()
-        .get(0)
+    c.query_one("SELECT jitgen.job($1)", &[&id]).await.unwrap().get(0)
 }
 
 async fn wait_state(c: &Client, id: i64, wanted: &str, deadline: Duration) -> Value {
@@ -25,10 +23,7 @@ async fn wait_state(c: &Client, id: i64, wanted: &str, deadline: Duration) -> Va
     .await;
     match got {
         Some(j) => j,
-        None => panic!(
-            "job {id} did not reach {wanted} in {deadline:?}: {}",
-            job(c, id).await
-        ),
+        None => panic!("job {id} did not reach {wanted} in {deadline:?}: {}", job(c, id).await),
     }
 }
 
@@ -50,37 +45,13 @@ async fn exits_within(w: &mut Worker, deadline: Duration) -> bool {
     false
 }
 
-async fn http_get(addr: &str, path: &str) -> Option<String> {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let mut s = tokio::net::TcpStream::connect(addr).await.ok()?;
-    s.write_all(format!("GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").as_bytes())
-        .await
-        .ok()?;
-    let mut body = String::new();
-    s.read_to_string(&mut body).await.ok()?;
-    Some(body)
-}
-
 #[tokio::test]
 async fn a_job_that_kills_its_worker_every_time_ends_dead() {
     let db = TestDb::migrated().await;
     let c = db.client().await;
-    let id: i64 = c
-        .query_one(
-            "SELECT jitgen.enqueue('echo', '{\"abort\": true}', max_attempts => 3)",
-            &[],
-        )
-        .await
-        .unwrap()
-        .get(0);
-    let after: i64 = c
-        .query_one(
-            "SELECT jitgen.enqueue('echo', '{\"after\": true}', delay => '1 second')",
-            &[],
-        )
-        .await
-        .unwrap()
-        .get(0);
+    let id: i64 = c.query_one("SELECT jitgen.enqueue('echo', '{\"abort\": true}', max_attempts => 3)", &[]).await.unwrap().get(0);
+    let after: i64 =
+        c.query_one("SELECT jitgen.enqueue('echo', '{\"after\": true}', delay => '1 second')", &[]).await.unwrap().get(0);
     // Each worker dies on the job; a new one replaces it, as a supervisor would.
     let mut crashes = 0;
     let started = std::time::Instant::now();
@@ -95,29 +66,21 @@ async fn a_job_that_kills_its_worker_every_time_ends_dead() {
             break;
         }
     }
-    assert!(
-        dead.is_some(),
-        "the crash-looping job never ended: {}",
-        job(&c, id).await
-    );
+    assert!(dead.is_some(), "the crash-looping job never ended: {}", job(&c, id).await);
     assert_eq!(crashes, 3, "one crash per attempt, then no more");
     let j = job(&c, id).await;
-    assert_eq!(
-        (j["attempts"].clone(), j["error"]["kind"].clone()),
-        (json!(3), json!("crashed")),
-        "{j}"
-    );
+    assert_eq!((j["attempts"].clone(), j["error"]["kind"].clone()), (json!(3), json!("crashed")), "{j}");
     let lost: i64 = c
-        .query_one("SELECT count(*) FROM jitgen.job_attempts WHERE job_id = $1 AND outcome = 'lost' AND error->>'kind' = 'crashed'", &[&id])
+        .query_one(
+            "SELECT count(*) FROM jitgen.job_attempts WHERE job_id = $1 AND outcome = 'lost' AND error->>'kind' = 'crashed'",
+            &[&id],
+        )
         .await
         .unwrap()
         .get(0);
     assert_eq!(lost, 3, "every crash is recorded as a lost attempt");
     let queue: i64 = c
-        .query_one(
-            "SELECT count(*) FROM pgmq.q_jitgen_jobs WHERE message->>'job_id' = $1::text",
-            &[&id.to_string()],
-        )
+        .query_one("SELECT count(*) FROM pgmq.q_jitgen_jobs WHERE message->>'job_id' = $1::text", &[&id.to_string()])
         .await
         .unwrap()
         .get(0);
@@ -131,51 +94,22 @@ async fn a_job_that_kills_its_worker_every_time_ends_dead() {
 async fn a_panicking_handler_fails_its_attempt_and_the_slot_keeps_serving() {
     let db = TestDb::migrated().await;
     let c = db.client().await;
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let addr = format!("127.0.0.1:{port}");
+    let addr = format!("127.0.0.1:{}", free_port());
     let _w = faulty(&db.url, &[("JITGEN_METRICS_ADDR", &addr)]);
-    let bad: i64 = c
-        .query_one(
-            "SELECT jitgen.enqueue('echo', '{\"panic\": true}', max_attempts => 2)",
-            &[],
-        )
-        .await
-        .unwrap()
-        .get(0);
+    let bad: i64 =
+        c.query_one("SELECT jitgen.enqueue('echo', '{\"panic\": true}', max_attempts => 2)", &[]).await.unwrap().get(0);
     let j = wait_state(&c, bad, "dead", Duration::from_secs(20)).await;
     assert_eq!(j["error"]["kind"], json!("panic"), "{j}");
-    assert!(
-        j["error"]["message"]
-            .as_str()
-            .unwrap()
-            .contains("echo panics as asked"),
-        "{j}"
-    );
+    assert!(j["error"]["message"].as_str().unwrap().contains("echo panics as asked"), "{j}");
     // One slot only: it survived both panics and serves the next jobs.
     for i in 0..3 {
-        let id: i64 = c
-            .query_one(
-                "SELECT jitgen.enqueue('echo', jsonb_build_object('i', $1::int))",
-                &[&i],
-            )
-            .await
-            .unwrap()
-            .get(0);
+        let id: i64 = c.query_one("SELECT jitgen.enqueue('echo', jsonb_build_object('i', $1::int))", &[&i]).await.unwrap().get(0);
         wait_state(&c, id, "complete", Duration::from_secs(10)).await;
     }
-    let health = poll_until(Duration::from_secs(5), || http_get(&addr, "/health"))
-        .await
-        .unwrap();
+    let health = poll_until(Duration::from_secs(5), || http_get(&addr, "/health")).await.unwrap();
     assert!(health.starts_with("HTTP/1.1 200"), "{health}");
     let metrics = http_get(&addr, "/metrics").await.unwrap();
-    assert!(
-        metrics.contains("jitgen_worker_slots{state=\"alive\"} 1"),
-        "{metrics}"
-    );
+    assert!(metrics.contains("jitgen_worker_slots{state=\"alive\"} 1"), "{metrics}");
 }
 
 #[tokio::test]
@@ -192,14 +126,7 @@ async fn retry_after_nan_or_infinite_is_clamped_and_later_jobs_complete() {
         Behaviour::ThrottleText(503, "inf"),
         Behaviour::ThrottleText(429, "1e400"),
     ]);
-    let _w = faulty(
-        &db.url,
-        &[
-            ("LLM_API_ENDPOINT", llm.url.as_str()),
-            ("LLM_API_KEY", "k"),
-            ("LLM_TIMEOUT_MS", "20000"),
-        ],
-    );
+    let _w = faulty(&db.url, &[("LLM_API_ENDPOINT", llm.url.as_str()), ("LLM_API_KEY", "k"), ("LLM_TIMEOUT_MS", "20000")]);
     let c = db.client().await;
     let input: Value = serde_json::from_str(
         r#"{"sessionId":"s1","weekNumber":1,"blockNumber":1,"primaryLift":"squat","intensityType":"heavy","oneRmKg":140,"biologicalSex":"male"}"#,
@@ -210,26 +137,11 @@ async fn retry_after_nan_or_infinite_is_clamped_and_later_jobs_complete() {
         .await
         .unwrap()
         .get(0);
-    let id: i64 = c
-        .query_one(
-            "SELECT jitgen.request_session($1::text::uuid, 'llm')",
-            &[&sid],
-        )
-        .await
-        .unwrap()
-        .get(0);
+    let id: i64 = c.query_one("SELECT jitgen.request_session($1::text::uuid, 'llm')", &[&sid]).await.unwrap().get(0);
     let j = wait_state(&c, id, "complete", Duration::from_secs(30)).await;
     assert_eq!(j["result"]["jit_strategy"], json!("llm"), "{j}");
-    assert_eq!(
-        llm.requests.lock().unwrap().len(),
-        4,
-        "three throttled answers, then the reply"
-    );
-    let echo: i64 = c
-        .query_one("SELECT jitgen.enqueue('echo', '{}')", &[])
-        .await
-        .unwrap()
-        .get(0);
+    assert_eq!(llm.requests.lock().unwrap().len(), 4, "three throttled answers, then the reply");
+    let echo: i64 = c.query_one("SELECT jitgen.enqueue('echo', '{}')", &[]).await.unwrap().get(0);
     wait_state(&c, echo, "complete", Duration::from_secs(10)).await;
 }
 
@@ -237,34 +149,16 @@ async fn retry_after_nan_or_infinite_is_clamped_and_later_jobs_complete() {
 async fn health_stays_up_while_idle_and_ready_turns_off_when_draining() {
     let db = TestDb::migrated().await;
     let c = db.client().await;
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let addr = format!("127.0.0.1:{port}");
-    let mut w = faulty(
-        &db.url,
-        &[
-            ("JITGEN_METRICS_ADDR", &addr),
-            ("JITGEN_DRAIN_SECS", "5"),
-            ("JITGEN_HEALTH_STALE_SECS", "2"),
-        ],
-    );
+    let addr = format!("127.0.0.1:{}", free_port());
+    let mut w = faulty(&db.url, &[("JITGEN_METRICS_ADDR", &addr), ("JITGEN_DRAIN_SECS", "5"), ("JITGEN_HEALTH_STALE_SECS", "2")]);
     let ready = poll_until(Duration::from_secs(10), || async {
-        http_get(&addr, "/ready")
-            .await
-            .filter(|r| r.starts_with("HTTP/1.1 200"))
+        http_get(&addr, "/ready").await.filter(|r| r.starts_with("HTTP/1.1 200"))
     })
     .await;
     assert!(ready.is_some(), "the worker never became ready");
     // A job that runs longer than the staleness limit: health reflects the database and the
     // slots, not how long ago a job finished.
-    let long: i64 = c
-        .query_one("SELECT jitgen.enqueue('echo', '{\"sleep_ms\": 5000}')", &[])
-        .await
-        .unwrap()
-        .get(0);
+    let long: i64 = c.query_one("SELECT jitgen.enqueue('echo', '{\"sleep_ms\": 5000}')", &[]).await.unwrap().get(0);
     wait_state(&c, long, "running", Duration::from_secs(10)).await;
     let mut probes = 0;
     while job(&c, long).await["state"] == json!("running") {
@@ -273,33 +167,18 @@ async fn health_stays_up_while_idle_and_ready_turns_off_when_draining() {
         probes += 1;
         tokio::time::sleep(Duration::from_millis(100)).await; // probe pacing, not synchronisation
     }
-    assert!(
-        probes >= 20,
-        "probed across the whole job ({probes} probes)"
-    );
-    let long: i64 = c
-        .query_one("SELECT jitgen.enqueue('echo', '{\"sleep_ms\": 4000}')", &[])
-        .await
-        .unwrap()
-        .get(0);
+    assert!(probes >= 20, "probed across the whole job ({probes} probes)");
+    let long: i64 = c.query_one("SELECT jitgen.enqueue('echo', '{\"sleep_ms\": 4000}')", &[]).await.unwrap().get(0);
     wait_state(&c, long, "running", Duration::from_secs(10)).await;
     w.signal_term();
     let draining = poll_until(Duration::from_secs(5), || async {
-        http_get(&addr, "/ready")
-            .await
-            .filter(|r| r.starts_with("HTTP/1.1 503"))
+        http_get(&addr, "/ready").await.filter(|r| r.starts_with("HTTP/1.1 503"))
     })
     .await
     .expect("/ready turns 503 while draining");
     assert!(draining.contains("draining"), "{draining}");
     let h = http_get(&addr, "/health").await.unwrap();
-    assert!(
-        h.starts_with("HTTP/1.1 200"),
-        "draining is not a failure: {h}"
-    );
+    assert!(h.starts_with("HTTP/1.1 200"), "draining is not a failure: {h}");
     wait_state(&c, long, "complete", Duration::from_secs(10)).await;
-    assert!(
-        exits_within(&mut w, Duration::from_secs(10)).await,
-        "the drained worker exits"
-    );
+    assert!(exits_within(&mut w, Duration::from_secs(10)).await, "the drained worker exits");
 }

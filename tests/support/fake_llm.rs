@@ -77,12 +77,16 @@ impl FakeLlm {
                                 break (s, "{\"error\":\"rate limited\"}".to_string());
                             }
                             Behaviour::Content(content) => {
-                                break (200, json!({
-                                    "id": "chatcmpl-test", "object": "chat.completion", "model": "gpt-4o-mini",
-                                    "choices": [{"index": 0, "finish_reason": "stop",
-                                                 "message": {"role": "assistant", "content": content}}],
-                                    "usage": {"prompt_tokens": 321, "completion_tokens": 45, "total_tokens": 366}
-                                }).to_string())
+                                break (
+                                    200,
+                                    json!({
+                                        "id": "chatcmpl-test", "object": "chat.completion", "model": "gpt-4o-mini",
+                                        "choices": [{"index": 0, "finish_reason": "stop",
+                                                     "message": {"role": "assistant", "content": content}}],
+                                        "usage": {"prompt_tokens": 321, "completion_tokens": 45, "total_tokens": 366}
+                                    })
+                                    .to_string(),
+                                )
                             }
                         }
                     };

@@ -2,8 +2,8 @@
 //! JITGEN_TEST_DATABASE_URL (scripts/test.sh starts one), migrated by the real binary.
 #![allow(dead_code)]
 
-pub mod certs;
 pub mod adapters;
+pub mod certs;
 pub mod fake_llm;
 pub mod services;
 
@@ -97,6 +97,16 @@ where
         tokio::time::sleep(wait).await;
         wait = (wait * 2).min(Duration::from_millis(200));
     }
+}
+
+/// One HTTP/1.1 GET on 127.0.0.1 (a worker's /metrics, /health or /ready): the whole response.
+pub async fn http_get(addr: &str, path: &str) -> Option<String> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = tokio::net::TcpStream::connect(addr).await.ok()?;
+    s.write_all(format!("GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").as_bytes()).await.ok()?;
+    let mut body = String::new();
+    s.read_to_string(&mut body).await.ok()?;
+    Some(body)
 }
 
 /// The SQLSTATE, DETAIL and HINT of a failed statement.
@@ -235,8 +245,19 @@ impl Cluster {
         let log = self.dir.join("log");
         let opts = format!("-p {} -k {} -c listen_addresses=127.0.0.1 -c fsync=off", self.port, self.dir.display());
         let out = as_postgres(&[
-            &format!("{PG_BIN}/pg_ctl"), "-D", data.to_str().unwrap(), "-l", log.to_str().unwrap(),
-            "-w", "-t", "60", "-m", "fast", "-o", &opts, action,
+            &format!("{PG_BIN}/pg_ctl"),
+            "-D",
+            data.to_str().unwrap(),
+            "-l",
+            log.to_str().unwrap(),
+            "-w",
+            "-t",
+            "60",
+            "-m",
+            "fast",
+            "-o",
+            &opts,
+            action,
         ]);
         assert!(out.status.success(), "pg_ctl {action}: {}", String::from_utf8_lossy(&out.stderr));
     }

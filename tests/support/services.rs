@@ -84,14 +84,29 @@ pub struct S3Server {
 impl S3Server {
     pub fn start() -> S3Server {
         let dir = temp_dir("s3");
-        let mut s = S3Server { port: free_port(), dir, access_key: "jitgen-test".into(), secret_key: "jitgen-test-secret".into(), child: None };
+        let mut s = S3Server {
+            port: free_port(),
+            dir,
+            access_key: "jitgen-test".into(),
+            secret_key: "jitgen-test-secret".into(),
+            child: None,
+        };
         s.spawn();
         s
     }
 
     fn spawn(&mut self) {
         let mut child = Command::new(s3s_fs_bin())
-            .args(["--host", "127.0.0.1", "--port", &self.port.to_string(), "--access-key", &self.access_key, "--secret-key", &self.secret_key])
+            .args([
+                "--host",
+                "127.0.0.1",
+                "--port",
+                &self.port.to_string(),
+                "--access-key",
+                &self.access_key,
+                "--secret-key",
+                &self.secret_key,
+            ])
             .arg(&self.dir)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -150,7 +165,11 @@ impl MqttBroker {
     pub fn start() -> MqttBroker {
         let dir = temp_dir("mqtt");
         let port = free_port();
-        std::fs::write(dir.join("mosquitto.conf"), format!("listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n")).unwrap();
+        std::fs::write(
+            dir.join("mosquitto.conf"),
+            format!("listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n"),
+        )
+        .unwrap();
         let mut b = MqttBroker { port, tls_port: None, dir, child: None };
         b.spawn();
         b
