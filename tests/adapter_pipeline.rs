@@ -5,7 +5,7 @@
 
 mod support;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use serde_json::{json, Value};
@@ -165,7 +165,7 @@ async fn an_s3_outage_during_upload_waits_and_publishes_without_retraining() {
     .await
     .expect("the job never reported waiting for storage");
     assert_eq!(waiting["status"], json!("running"));
-    let cached: Vec<_> = walk(&s.cache).into_iter().filter(|p| p.extension().is_some_and(|e| e == "tar")).collect();
+    let cached: Vec<_> = support::files_under(&s.cache).into_iter().filter(|p| p.extension().is_some_and(|e| e == "tar")).collect();
     assert_eq!(cached.len(), 1, "the trained adapter is kept on disk while storage is down");
 
     // The worker dies while waiting; its replacement must not train again.
@@ -189,7 +189,7 @@ async fn an_s3_outage_during_upload_waits_and_publishes_without_retraining() {
     let work = adapter_work(&metrics_addr).await;
     assert_eq!((work["trained"], work["from_cache"]), (0, 1), "{work:?}");
     // The cache went once the completion was committed.
-    assert!(walk(&s.cache).is_empty(), "left on disk: {:?}", walk(&s.cache));
+    assert!(support::files_under(&s.cache).is_empty(), "left on disk: {:?}", support::files_under(&s.cache));
 }
 
 /// `jitgen_adapter_work_total` of the worker serving /metrics on `addr`, by `what`.
@@ -200,21 +200,6 @@ async fn adapter_work(addr: &str) -> std::collections::HashMap<String, u64> {
         .filter_map(|l| l.split_once("\"} "))
         .map(|(what, n)| (what.to_string(), n.trim().parse().unwrap()))
         .collect()
-}
-
-fn walk(dir: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    if let Ok(rd) = std::fs::read_dir(dir) {
-        for e in rd.flatten() {
-            let p = e.path();
-            if p.is_dir() {
-                out.extend(walk(&p));
-            } else {
-                out.push(p);
-            }
-        }
-    }
-    out
 }
 
 #[tokio::test]
@@ -338,7 +323,7 @@ async fn sigterm_during_training_stops_it_and_another_worker_completes_the_job_o
     let artifacts: i64 = s.c.query_one("SELECT count(*) FROM jitgen.adapter_artifacts WHERE job_id = $1", &[&id]).await.unwrap().get(0);
     assert_eq!(artifacts, 1);
     assert_eq!(adapter_work(&metrics_addr).await["trained"], 1);
-    let leftovers: Vec<_> = walk(&s.cache).into_iter().filter(|p| p.to_string_lossy().contains(&format!("/{id}-"))).collect();
+    let leftovers: Vec<_> = support::files_under(&s.cache).into_iter().filter(|p| p.to_string_lossy().contains(&format!("/{id}-"))).collect();
     assert!(leftovers.is_empty(), "work directory left behind: {leftovers:?}");
 }
 

@@ -21,21 +21,6 @@ async fn count(c: &Client, sql: &str) -> i64 {
     c.query_one(sql, &[]).await.unwrap().get(0)
 }
 
-fn files_under(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
-    let mut out = Vec::new();
-    if let Ok(rd) = std::fs::read_dir(dir) {
-        for e in rd.flatten() {
-            let p = e.path();
-            if p.is_dir() {
-                out.extend(files_under(&p));
-            } else {
-                out.push(p);
-            }
-        }
-    }
-    out
-}
-
 #[tokio::test]
 async fn two_hundred_jobs_survive_kills_drains_and_a_postgres_restart() {
     let cluster = Cluster::start();
@@ -195,7 +180,7 @@ async fn two_hundred_jobs_survive_kills_drains_and_a_postgres_restart() {
         assert!(w.terminate(Duration::from_secs(30)), "a worker did not exit on SIGTERM");
     }
     if adapter["state"] == json!("complete") {
-        assert!(files_under(&cache).is_empty(), "left in the adapter cache: {:?}", files_under(&cache));
+        assert!(support::files_under(&cache).is_empty(), "left in the adapter cache: {:?}", support::files_under(&cache));
     }
     let attempts: Vec<(String, i64)> = c
         .query("SELECT outcome, count(*) FROM jitgen.job_attempts GROUP BY 1 ORDER BY 1", &[])
