@@ -298,6 +298,49 @@ async fn thirty_two_concurrent_updates_leave_one_active_job_on_the_newest_snapsh
 }
 
 #[tokio::test]
+async fn concurrent_posts_of_different_command_sets_never_mix() {
+    // Each caller posts two commands with names of its own: whatever the interleaving, the
+    // stored set is exactly one caller's, because the node lock is taken before it is replaced.
+    let n = Arc::new(Nodes::new(1000).await);
+    let barrier = Arc::new(Barrier::new(16));
+    let mut tasks = Vec::new();
+    for i in 0..16 {
+        let (n, barrier) = (n.clone(), barrier.clone());
+        tasks.push(tokio::spawn(async move {
+            let c = n.as_node("a").await;
+            let set = json!([command(&format!("c{i}_a"), "x", 10), command(&format!("c{i}_b"), "x", 10)]);
+            barrier.wait().await;
+            train(&c, "node-a", &set).await.unwrap()
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let admin = n.db.client().await;
+    let names: Vec<String> = admin
+        .query("SELECT command_name FROM jitgen.node_commands ORDER BY command_name", &[])
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(names.len(), 2, "{names:?}");
+    let caller = names[0].trim_end_matches("_a");
+    assert_eq!(names, vec![format!("{caller}_a"), format!("{caller}_b")], "a mix of two posts was stored");
+    assert_eq!(
+        admin
+            .query_one(
+                "SELECT a.dataset_hash FROM jitgen.adapter_jobs a JOIN jitgen.jobs j ON j.id = a.job_id WHERE j.state = 'queued'",
+                &[],
+            )
+            .await
+            .unwrap()
+            .get::<_, String>(0),
+        hash_of_stored(&admin, "node-a").await
+    );
+}
+
+#[tokio::test]
 async fn a_running_job_is_superseded_and_asked_to_cancel() {
     let n = Nodes::new(6).await;
     let a = n.as_node("a").await;
