@@ -111,7 +111,7 @@ impl Metrics {
         if m.draining {
             return None;
         }
-        if !m.last_db_ok.is_some_and(|t| t.elapsed() < m.db_stale) {
+        if m.last_db_ok.is_none_or(|t| t.elapsed() >= m.db_stale) {
             return Some(format!("database unreachable for more than {} s\n", m.db_stale.as_secs()));
         }
         if m.slots_alive < m.slots_expected {
