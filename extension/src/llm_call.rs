@@ -2,8 +2,8 @@
 //! `generate_session`. The HTTP exchange runs on a helper thread that never touches Postgres;
 //! the backend waits in short slices, checking for interrupts, so statement_timeout and
 //! pg_cancel_backend stop the wait at once. A wait that outlives the budget is abandoned: the
-//! thread ends on its own when its socket times out, and the backend's next call waits for it
-//! first, so a backend never has more than one.
+//! exchange is aborted (the agent is shut down, which closes its socket), so the thread ends at
+//! once; the backend's next call still waits for it first, so a backend never has more than one.
 
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
@@ -63,10 +63,14 @@ pub fn chat(config: &LlmConfig, body: serde_json::Value) -> CallResult {
         return CallResult { reply: Err(Failure::Timeout { timeout_ms }), latency: started.elapsed() };
     }
     let remaining = deadline.saturating_duration_since(Instant::now());
+    let agent = http_agent(remaining);
+    // However this call ends (reply, timeout, or a cancel that unwinds out of the wait below),
+    // the agent is shut down: an exchange still in flight fails at once and its thread ends.
+    let _abort = AbortOnDrop(Some(agent.clone()));
     let (tx, rx) = mpsc::channel();
     let spawned = with_signals_blocked(|| {
         std::thread::Builder::new().name("jitgen-llm".into()).spawn(move || {
-            let _ = tx.send(post(&endpoint, &key, &body, remaining));
+            let _ = tx.send(post(&agent, &endpoint, &key, &body, remaining));
         })
     });
     match spawned {
@@ -135,12 +139,21 @@ fn with_signals_blocked<T>(f: impl FnOnce() -> T) -> T {
 }
 
 /// The HTTP exchange (helper thread only: no Postgres calls here).
-fn post(endpoint: &str, key: &str, body: &serde_json::Value, timeout: Duration) -> Result<Reply, Failure> {
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .timeout_global(Some(timeout))
-        .http_status_as_error(false)
-        .build()
-        .into();
+fn http_agent(timeout: Duration) -> ureq::Agent {
+    ureq::Agent::config_builder().timeout_global(Some(timeout)).http_status_as_error(false).build().into()
+}
+
+struct AbortOnDrop(Option<ureq::Agent>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        if let Some(agent) = self.0.take() {
+            agent.shutdown();
+        }
+    }
+}
+
+fn post(agent: &ureq::Agent, endpoint: &str, key: &str, body: &serde_json::Value, timeout: Duration) -> Result<Reply, Failure> {
     let payload = serde_json::to_vec(body).map_err(|e| Failure::InvalidJson { message: e.to_string() })?;
     let response = agent
         .post(endpoint)
