@@ -297,29 +297,30 @@ async fn metrics_and_health_endpoints() {
 async fn a_stalled_worker_loses_its_job_and_its_late_result_is_dropped() {
     let db = TestDb::migrated().await;
     let c = db.client().await;
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let metrics_addr = format!("127.0.0.1:{port}");
+    let metrics_addr = format!("127.0.0.1:{}", support::services::free_port());
     let a = Worker::start(&db.url, &[("JITGEN_WORKER_ID", "stalled"), ("JITGEN_METRICS_ADDR", &metrics_addr)]);
-    let id = enqueue(&c, "echo", json!({"sleep_ms": 2500})).await;
+    let id = enqueue(&c, "echo", json!({"sleep_ms": 6000})).await;
     wait_state(&c, id, "running", Duration::from_secs(10)).await;
     a.pause();
     let _b = Worker::start(&db.url, &[("JITGEN_WORKER_ID", "rescuer")]);
-    wait_state(&c, id, "complete", Duration::from_secs(20)).await;
-    a.resume();
-    // Wait until the stalled worker has finished its attempt (its own counter says so).
-    let tried = poll_until(Duration::from_secs(15), || {
-        let addr = metrics_addr.clone();
-        async move {
-            use tokio::io::{AsyncReadExt, AsyncWriteExt};
-            let mut s = tokio::net::TcpStream::connect(&addr).await.ok()?;
-            s.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n").await.ok()?;
-            let mut body = String::new();
-            s.read_to_string(&mut body).await.ok()?;
-            body.contains("jitgen_jobs_finished_total{kind=\"echo\"").then_some(())
-        }
+    let taken = poll_until(Duration::from_secs(20), || async {
+        let w: Option<String> = c.query_one("SELECT worker FROM jitgen.jobs WHERE id = $1", &[&id]).await.unwrap().get(0);
+        (w.as_deref() == Some("rescuer")).then_some(())
     })
     .await;
-    assert!(tried.is_some(), "the stalled worker never finished its attempt");
+    assert!(taken.is_some(), "the rescuer never took the job over");
+    a.resume();
+    // The stalled worker notices at its next poll that the job is no longer its own and stops
+    // (it does not sleep out its 6 s nor work on alongside the rescuer).
+    let resumed = std::time::Instant::now();
+    let stopped = poll_until(Duration::from_secs(15), || async {
+        let m = support::http_get(&metrics_addr, "/metrics").await?;
+        m.contains("jitgen_jobs_finished_total{kind=\"echo\",outcome=\"taken_over\"} 1").then_some(())
+    })
+    .await;
+    assert!(stopped.is_some(), "the stalled worker never gave the job up");
+    assert!(resumed.elapsed() < Duration::from_secs(3), "it worked on for {:?} after losing the job", resumed.elapsed());
+    wait_state(&c, id, "complete", Duration::from_secs(20)).await;
     let j: Value = c.query_one("SELECT jitgen.job($1)", &[&id]).await.unwrap().get(0);
     assert_eq!(j["worker"], json!("rescuer"));
     assert_eq!(j["result"]["worker"], json!("rescuer"), "the late result must not overwrite the rescuer's");

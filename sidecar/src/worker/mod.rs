@@ -405,7 +405,7 @@ async fn step(shared: &Shared, conn: &mut Conn) -> Result<bool, tokio_postgres::
             let client = &conn.client;
             // A panicking handler is a failed attempt, not a dead slot.
             let work = std::panic::AssertUnwindSafe(handler.work(&ctx, client)).catch_unwind();
-            let beat = heartbeat(shared, client, job_id, msg_id, cancel_tx);
+            let beat = heartbeat(shared, client, &ctx, msg_id, cancel_tx);
             let mut stop = shared.shutdown.clone();
             let drain_deadline = async {
                 let _ = stop.wait_for(|s| *s).await;
@@ -419,7 +419,7 @@ async fn step(shared: &Shared, conn: &mut Conn) -> Result<bool, tokio_postgres::
                     Err(JobError::Transient(e)) if attempt >= max_attempts => Outcome::Dead(e),
                     Err(JobError::Transient(e)) => Outcome::Retry(e),
                 },
-                e = beat => Outcome::Lost(e),
+                ended = beat => ended,
                 _ = drain_deadline => Outcome::Released,
             }
         }
@@ -469,6 +469,8 @@ enum Outcome {
     Released,
     /// The heartbeat lost the database; the message will come back after its timeout.
     Lost(tokio_postgres::Error),
+    /// Another worker owns the job now; this attempt writes nothing.
+    TakenOver,
 }
 
 impl Outcome {
@@ -481,6 +483,7 @@ impl Outcome {
             Outcome::Canceled => "canceled",
             Outcome::Released => "released",
             Outcome::Lost(_) => "lost",
+            Outcome::TakenOver => "taken_over",
         }
     }
 }
@@ -491,29 +494,37 @@ impl Outcome {
 const CANCEL_POLL: Duration = Duration::from_millis(500);
 
 /// Extends the message's visibility and watches the cancel flag; returns only on error.
-async fn heartbeat(shared: &Shared, client: &Client, job_id: i64, msg_id: i64, cancel: watch::Sender<bool>) -> tokio_postgres::Error {
+async fn heartbeat(shared: &Shared, client: &Client, ctx: &JobContext, msg_id: i64, cancel: watch::Sender<bool>) -> Outcome {
     let vt = shared.config.visibility_timeout;
     let beat_every = vt / 3;
     let mut last_beat = Instant::now();
+    let job_id = ctx.id;
     loop {
         tokio::time::sleep(CANCEL_POLL.min(beat_every)).await;
         let beat = last_beat.elapsed() >= beat_every;
-        let sql = if beat {
-            "UPDATE jitgen.jobs SET heartbeat_at = now() WHERE id = $1 RETURNING cancel_requested"
-        } else {
-            "SELECT cancel_requested FROM jitgen.jobs WHERE id = $1"
-        };
-        match client.query_one(sql, &[&job_id]).await {
-            Ok(row) => {
-                if row.get::<_, bool>(0) {
-                    let _ = cancel.send(true);
-                }
+        let row = client
+            .query_opt(
+                "SELECT cancel_requested, state = 'running' AND worker = $2 AND attempts = $3 FROM jitgen.jobs WHERE id = $1",
+                &[&job_id, &ctx.worker, &ctx.attempt],
+            )
+            .await;
+        match row {
+            Err(e) => return Outcome::Lost(e),
+            // A cancel or a supersede: the handler stops and the attempt ends as canceled.
+            Ok(Some(r)) if r.get::<_, bool>(0) => {
+                let _ = cancel.send(true);
             }
-            Err(e) => return e,
+            Ok(Some(r)) if r.get::<_, bool>(1) => {}
+            // Another worker took the job over (this one stalled past the visibility timeout):
+            // stop working on it at once, so the job never runs twice at the same time.
+            Ok(_) => return Outcome::TakenOver,
         }
         if beat {
+            if let Err(e) = client.execute("UPDATE jitgen.jobs SET heartbeat_at = now() WHERE id = $1", &[&job_id]).await {
+                return Outcome::Lost(e);
+            }
             if let Err(e) = client.execute(&format!("SELECT pgmq.set_vt('{QUEUE}', $1::bigint, $2::int)"), &[&msg_id, &(vt.as_secs() as i32)]).await {
-                return e;
+                return Outcome::Lost(e);
             }
             last_beat = Instant::now();
         }
@@ -547,6 +558,10 @@ async fn finish(shared: &Shared, conn: &mut Conn, ctx: &JobContext, msg_id: i64,
     push!(ASSERT_OWNER, [ctx.id, ctx.worker.clone(), ctx.attempt]);
     let (attempt_outcome, error): (&str, Option<Value>) = match outcome {
         Outcome::Lost(e) => return Err(e),
+        Outcome::TakenOver => {
+            tracing::warn!(job_id = ctx.id, attempt = ctx.attempt, "job was taken over by another worker; this attempt stopped");
+            return Ok(false);
+        }
         Outcome::Complete(_) => unreachable!("handled above"),
         Outcome::Retry(e) => {
             let delay = shared.config.retry_delay(ctx.attempt).as_secs_f64();
