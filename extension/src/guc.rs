@@ -12,6 +12,7 @@ static LLM_MODEL: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::n
 static LLM_API_KEY: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(None);
 static LLM_TIMEOUT_MS: GucSetting<i32> = GucSetting::<i32>::new(5000);
 static APP_ID: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(None);
+static USER_ID: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(None);
 
 const DEFAULT_ENDPOINT: &str = "https://api.openai.com/v1/chat/completions";
 const DEFAULT_MODEL: &str = "gpt-4o-mini";
@@ -100,6 +101,14 @@ pub fn init() {
         c"Defaults to the database name.",
         &APP_ID,
         GucContext::Suset,
+        GucFlags::default(),
+    );
+    GucRegistry::define_string_guc(
+        c"jitgen.user_id",
+        c"App user id for jitgen.current_user_id() when no PostgREST JWT claims are set.",
+        c"A uuid; row-level security on per-user tables compares user_id with jitgen.current_user_id().",
+        &USER_ID,
+        GucContext::Userset,
         GucFlags::default(),
     );
     GucRegistry::define_int_guc(

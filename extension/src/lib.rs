@@ -7,6 +7,7 @@ use pgrx::prelude::*;
 mod adapters;
 mod error;
 mod guc;
+mod identity;
 mod jsonb;
 mod llm_call;
 mod privileges;
