@@ -266,3 +266,55 @@ async fn node_roles_cannot_lock_shared_rows_or_tables() {
 async fn count(c: &Client, sql: &str) -> i64 {
     c.query_one(sql, &[]).await.unwrap().get(0)
 }
+
+#[tokio::test]
+async fn each_user_sees_and_writes_only_their_own_profile_and_programs() {
+    let t = Tenants::new().await;
+    let admin = t.db.client().await;
+    admin
+        .batch_execute(&format!("GRANT SELECT, INSERT, UPDATE, DELETE ON profiles, training_programs TO \"{}\"", t.app))
+        .await
+        .unwrap();
+    let program: Value = serde_json::from_str(include_str!("../core/tests/fixtures/training_program.json")).unwrap();
+    let (alice, bob) = ("11111111-1111-1111-1111-111111111111", "22222222-2222-2222-2222-222222222222");
+    // The sidecar (the tables' owner) writes for anyone.
+    for user in [alice, bob] {
+        admin
+            .execute("INSERT INTO profiles (user_id, onboarding_responses) VALUES ($1::text::uuid, '{}')", &[&user])
+            .await
+            .unwrap();
+        admin
+            .execute("INSERT INTO training_programs (user_id, program_details) VALUES ($1::text::uuid, $2)", &[&user, &program])
+            .await
+            .unwrap();
+    }
+    let app = t.as_role(&t.app).await;
+    app.batch_execute(&format!("SET jitgen.user_id = '{alice}'")).await.unwrap();
+    for table in ["profiles", "training_programs"] {
+        let mine: Vec<String> =
+            app.query(&format!("SELECT user_id::text FROM {table}"), &[]).await.unwrap().iter().map(|r| r.get(0)).collect();
+        assert_eq!(mine, vec![alice.to_string()], "{table}");
+        let touched = app.execute(&format!("UPDATE {table} SET updated_at = now() WHERE user_id = '{bob}'"), &[]).await.unwrap();
+        assert_eq!(touched, 0, "{table}: alice updated bob's row");
+        let gone = app.execute(&format!("DELETE FROM {table} WHERE user_id = '{bob}'"), &[]).await.unwrap();
+        assert_eq!(gone, 0, "{table}: alice deleted bob's row");
+    }
+    let err = app
+        .execute("INSERT INTO profiles (user_id) VALUES ($1::text::uuid)", &[&"33333333-3333-3333-3333-333333333333"])
+        .await
+        .unwrap_err();
+    assert_eq!(db_error(&err).0, "42501", "a row for another user is refused");
+    // The extracted columns follow every update of the document.
+    let mut renamed = program.clone();
+    renamed["programName"] = json!("Renamed");
+    renamed["durationWeeksTotal"] = json!(8);
+    app.execute("UPDATE training_programs SET program_details = $1", &[&renamed]).await.unwrap();
+    let name: String = app.query_one("SELECT program_name FROM training_programs", &[]).await.unwrap().get(0);
+    assert_eq!(name, "Renamed");
+    // No user set: nothing is visible.
+    app.batch_execute("RESET jitgen.user_id").await.unwrap();
+    let n: i64 = app.query_one("SELECT count(*) FROM training_programs", &[]).await.unwrap().get(0);
+    assert_eq!(n, 0);
+    let all: i64 = admin.query_one("SELECT count(*) FROM profiles", &[]).await.unwrap().get(0);
+    assert_eq!(all, 2, "bob's rows are intact");
+}
