@@ -15,7 +15,6 @@ struct Inner {
     finished: BTreeMap<(String, String), u64>,
     /// kind → (sum of seconds, count)
     durations: BTreeMap<String, (f64, u64)>,
-    last_connected: Option<Instant>,
     /// The last time a statement of this worker reached the database (its heartbeat row is
     /// written every quarter of `db_stale`, idle or busy).
     last_db_ok: Option<Instant>,
@@ -36,9 +35,7 @@ impl Metrics {
     }
 
     pub fn connected(&self) {
-        let mut m = self.0.lock().unwrap();
-        m.last_connected = Some(Instant::now());
-        m.connects += 1;
+        self.0.lock().unwrap().connects += 1;
     }
 
     pub fn db_ok(&self) {
@@ -71,7 +68,6 @@ impl Metrics {
         let d = m.durations.entry(kind.to_string()).or_default();
         d.0 += took.as_secs_f64();
         d.1 += 1;
-        m.last_connected = Some(Instant::now());
     }
 
     pub fn render(&self) -> String {
