@@ -60,13 +60,13 @@ async fn main() -> anyhow::Result<()> {
             // First of all: a SIGTERM that arrives while the worker starts is kept and drains it.
             let signals = worker::Signals::install()?;
             // A bad sslmode or CA file stops here, not in a reconnect loop.
-            jitgen_sidecar::db::Target::parse(&cli.database_url)?;
-            let config = worker::WorkerConfig::from_env(&cli.database_url)?;
+            let target = jitgen_sidecar::db::Target::parse(&cli.database_url)?;
+            let config = worker::WorkerConfig::from_env()?;
             let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
             let background = delivery::spawn(&cli.database_url, stop_rx)?;
             let mut registry = worker::handlers::Registry::builtin(llm::LlmClient::from_env()?);
             registry.register("adapter.train", std::sync::Arc::new(worker::adapter_train::AdapterTrain::from_env().await?));
-            let result = worker::run(config, registry, signals).await;
+            let result = worker::run(config, target, registry, signals).await;
             // The worker returns after its drain: stop delivery tasks on the same shutdown.
             let _ = stop_tx.send(true);
             for task in background {

@@ -8,7 +8,6 @@ use anyhow::{bail, Context};
 
 #[derive(Clone, Debug)]
 pub struct WorkerConfig {
-    pub database_url: String,
     pub worker_id: String,
     /// Concurrent jobs across all kinds (`JITGEN_WORKERS`, default 4).
     pub slots: usize,
@@ -60,7 +59,7 @@ pub fn parse_kind_limits(text: &str) -> anyhow::Result<HashMap<String, usize>> {
 }
 
 impl WorkerConfig {
-    pub fn from_env(database_url: &str) -> anyhow::Result<WorkerConfig> {
+    pub fn from_env() -> anyhow::Result<WorkerConfig> {
         let hostname = std::fs::read_to_string("/proc/sys/kernel/hostname").map(|h| h.trim().to_string()).unwrap_or_else(|_| "localhost".into());
         let worker_id = std::env::var("JITGEN_WORKER_ID").unwrap_or_else(|_| format!("{hostname}-{}", std::process::id()));
         let slots: usize = env_parse("JITGEN_WORKERS", 4)?;
@@ -79,7 +78,6 @@ impl WorkerConfig {
             bail!("JITGEN_VT_SECS must be between 1 and 86400 (a day), got {vt}");
         }
         Ok(WorkerConfig {
-            database_url: database_url.to_string(),
             worker_id,
             slots,
             kind_limits,
@@ -118,7 +116,7 @@ mod tests {
 
     #[test]
     fn retry_delay_is_capped_exponential_with_jitter() {
-        let mut c = WorkerConfig::from_env("postgres://x").unwrap();
+        let mut c = WorkerConfig::from_env().unwrap();
         c.retry_base = Duration::from_millis(100);
         c.retry_max = Duration::from_millis(1000);
         for attempt in 1..=8 {

@@ -71,10 +71,10 @@ impl Signals {
     }
 }
 
-/// Runs until SIGTERM or SIGINT, then drains.
-pub async fn run(config: WorkerConfig, registry: Registry, signals: Signals) -> anyhow::Result<()> {
+/// Runs until SIGTERM or SIGINT, then drains. `db` is DATABASE_URL parsed (its CA file read)
+/// once, by the caller that reports a bad one.
+pub async fn run(config: WorkerConfig, db: db::Target, registry: Registry, signals: Signals) -> anyhow::Result<()> {
     let (stop_tx, stop_rx) = watch::channel(false);
-    let db = db::Target::parse(&config.database_url)?;
     let shared = Arc::new(Shared {
         db,
         kind_permits: config.kind_limits.iter().map(|(k, n)| (k.clone(), Arc::new(Semaphore::new(*n)))).collect(),
