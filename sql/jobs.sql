@@ -138,8 +138,9 @@ LANGUAGE sql SET search_path = pg_catalog, pg_temp AS $$
     DELETE FROM jitgen.job_kind_grants g WHERE g.kind = revoke_enqueue.kind AND g.grantee = revoke_enqueue.role;
 $$;
 
--- Raises 42501 unless role `caller` may enqueue `kind` (called as the owner, with the caller
--- that jitgen.enqueue read from the backend).
+-- Raises 42501 unless role `caller` may enqueue `kind`. Runs as the extension owner (it is not
+-- executable by PUBLIC; jitgen.enqueue calls it after switching to the owner), so current_user
+-- is the owner here.
 CREATE FUNCTION jitgen._may_enqueue(caller oid, kind text) RETURNS void
 LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
 #variable_conflict use_column
@@ -147,7 +148,7 @@ DECLARE
     k jitgen.job_kinds;
 BEGIN
     IF (SELECT r.rolsuper FROM pg_catalog.pg_roles r WHERE r.oid = caller)
-       OR pg_catalog.pg_has_role(caller, (SELECT e.extowner FROM pg_catalog.pg_extension e WHERE e.extname = 'jitgen'), 'MEMBER') THEN
+       OR pg_catalog.pg_has_role(caller, current_user, 'MEMBER') THEN
         RETURN;
     END IF;
     SELECT * INTO k FROM jitgen.job_kinds j WHERE j.kind = _may_enqueue.kind;
