@@ -134,16 +134,22 @@ impl JitgenError {
     #[track_caller]
     pub fn raise(self, function: &'static str) -> ! {
         let (code, message, detail, hint) = self.parts();
-        let mut report = ErrorReport::new(code, message, function);
-        if let Some(d) = detail {
-            report = report.set_detail(d);
-        }
-        if let Some(h) = hint {
-            report = report.set_hint(h);
-        }
-        report.report(PgLogLevel::ERROR);
-        unreachable!("ERROR-level reports do not return")
+        raise(code, message, detail, hint, function)
     }
+}
+
+/// Raises a Postgres ERROR with this SQLSTATE, message, DETAIL and HINT; never returns.
+#[track_caller]
+pub fn raise(code: PgSqlErrorCode, message: String, detail: Option<String>, hint: Option<String>, function: &'static str) -> ! {
+    let mut report = ErrorReport::new(code, message, function);
+    if let Some(d) = detail {
+        report = report.set_detail(d);
+    }
+    if let Some(h) = hint {
+        report = report.set_hint(h);
+    }
+    report.report(PgLogLevel::ERROR);
+    unreachable!("ERROR-level reports do not return")
 }
 
 fn capitalise(s: &str) -> String {

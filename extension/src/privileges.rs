@@ -9,12 +9,11 @@
 //! "always true".
 
 use pgrx::pg_sys;
-use pgrx::pg_sys::panic::ErrorReport;
 use pgrx::prelude::*;
 use pgrx::datum::Interval;
-use pgrx::{JsonB, PgLogLevel, PgSqlErrorCode};
+use pgrx::{JsonB, PgSqlErrorCode};
 
-use crate::error::OrRaise;
+use crate::error::{raise, OrRaise};
 use crate::jsonb::JsonbArg;
 
 /// Restores the caller's identity when the privileged part ends, also when it raises.
@@ -37,7 +36,7 @@ fn extension_owner(function: &'static str) -> pg_sys::Oid {
                 PgSqlErrorCode::ERRCODE_UNDEFINED_OBJECT,
                 "extension jitgen is not installed in this database".into(),
                 None,
-                "CREATE EXTENSION jitgen CASCADE; (jitgen migrate does it).".into(),
+                Some("CREATE EXTENSION jitgen CASCADE; (jitgen migrate does it).".into()),
                 function,
             )
         })
@@ -63,16 +62,6 @@ pub fn as_owner<R>(function: &'static str, f: impl FnOnce() -> R) -> R {
 /// Runs a check as the caller; `sql` must return one boolean.
 fn caller_sees(sql: &'static str, args: &[pgrx::datum::DatumWithOid], function: &'static str) -> bool {
     Spi::get_one_with_args::<bool>(sql, args).or_raise("checking the caller's access", function).unwrap_or(false)
-}
-
-#[track_caller]
-fn raise(code: PgSqlErrorCode, message: String, detail: Option<String>, hint: String, function: &'static str) -> ! {
-    let mut report = ErrorReport::new(code, message, function).set_hint(hint);
-    if let Some(d) = detail {
-        report = report.set_detail(d);
-    }
-    report.report(PgLogLevel::ERROR);
-    unreachable!("ERROR-level reports do not return")
 }
 
 fn current_role_name() -> String {
@@ -120,7 +109,7 @@ fn cancel_job(id: Option<i64>) -> Option<JsonB> {
             PgSqlErrorCode::ERRCODE_UNDEFINED_OBJECT,
             format!("job {} does not exist", id.map_or("NULL".to_string(), |i| i.to_string())),
             Some(format!("No job {} is visible to role {}.", id.unwrap_or_default(), current_role_name())),
-            "SELECT id, kind, state FROM jitgen.jobs ORDER BY id DESC LIMIT 20; lists the jobs you can see.".into(),
+            Some("SELECT id, kind, state FROM jitgen.jobs ORDER BY id DESC LIMIT 20; lists the jobs you can see.".into()),
             F,
         );
     }
@@ -143,7 +132,7 @@ fn confirm_adapter_download(job_id: Option<i64>) -> Option<JsonB> {
             PgSqlErrorCode::ERRCODE_UNDEFINED_OBJECT,
             format!("adapter job {id} has no published artifact"),
             Some(format!("No artifact of job {id} is visible to role {}.", current_role_name())),
-            format!("SELECT jitgen.adapter_job({id}); shows whether it completed."),
+            Some(format!("SELECT jitgen.adapter_job({id}); shows whether it completed.")),
             F,
         );
     }
@@ -170,11 +159,11 @@ fn train_adapter(
                 PgSqlErrorCode::ERRCODE_UNDEFINED_OBJECT,
                 format!("node \"{node}\" is not registered"),
                 Some(format!("No node \"{node}\" is visible to role {}.", current_role_name())),
-                format!(
+                Some(format!(
                     "An administrator registers it: SELECT jitgen.register_node('{}', '<tenant>', '{}', '<node role>');",
                     node.replace('\'', "''"),
                     base_model_id.unwrap_or_default().replace('\'', "''")
-                ),
+                )),
                 F,
             );
         }
@@ -198,7 +187,7 @@ fn request_session(session_id: Option<pgrx::Uuid>, strategy: default!(Option<&st
             PgSqlErrorCode::ERRCODE_NULL_VALUE_NOT_ALLOWED,
             "session_id must not be NULL".into(),
             None,
-            "SELECT jitgen.request_session(id) FROM sessions WHERE ...;".into(),
+            Some("SELECT jitgen.request_session(id) FROM sessions WHERE ...;".into()),
             F,
         )
     };
@@ -210,7 +199,7 @@ fn request_session(session_id: Option<pgrx::Uuid>, strategy: default!(Option<&st
             PgSqlErrorCode::ERRCODE_UNDEFINED_TABLE,
             "relation \"public.sessions\" does not exist".into(),
             Some("session.generate jobs read and write the app's public.sessions table.".into()),
-            "Run jitgen migrate, which creates it.".into(),
+            Some("Run jitgen migrate, which creates it.".into()),
             F,
         );
     }
@@ -225,7 +214,7 @@ fn request_session(session_id: Option<pgrx::Uuid>, strategy: default!(Option<&st
             PgSqlErrorCode::ERRCODE_UNDEFINED_OBJECT,
             format!("session {id} does not exist"),
             Some(format!("No sessions row {id} that role {} may update.", current_role_name())),
-            "INSERT the row first; only rows you may UPDATE can be regenerated.".into(),
+            Some("INSERT the row first; only rows you may UPDATE can be regenerated.".into()),
             F,
         );
     }
