@@ -270,26 +270,14 @@ async fn per_kind_concurrency_is_respected() {
 async fn metrics_and_health_endpoints() {
     let db = TestDb::migrated().await;
     let c = db.client().await;
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let addr = format!("127.0.0.1:{port}");
+    let addr = format!("127.0.0.1:{}", support::services::free_port());
     let _w = Worker::start(&db.url, &[("JITGEN_METRICS_ADDR", &addr)]);
     let id = enqueue(&c, "echo", json!({})).await;
     wait_state(&c, id, "complete", Duration::from_secs(10)).await;
-    let get = |path: &'static str| {
-        let addr = addr.clone();
-        async move {
-            use tokio::io::{AsyncReadExt, AsyncWriteExt};
-            let mut s = tokio::net::TcpStream::connect(&addr).await.ok()?;
-            s.write_all(format!("GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").as_bytes()).await.ok()?;
-            let mut body = String::new();
-            s.read_to_string(&mut body).await.ok()?;
-            Some(body)
-        }
-    };
-    let metrics = poll_until(Duration::from_secs(5), || get("/metrics")).await.unwrap();
+    let metrics = poll_until(Duration::from_secs(5), || support::http_get(&addr, "/metrics")).await.unwrap();
     assert!(metrics.starts_with("HTTP/1.1 200"), "{metrics}");
     assert!(metrics.contains("jitgen_jobs_finished_total{kind=\"echo\",outcome=\"complete\"} 1"), "{metrics}");
-    let health = get("/health").await.unwrap();
+    let health = support::http_get(&addr, "/health").await.unwrap();
     assert!(health.starts_with("HTTP/1.1 200"), "{health}");
 }
 
