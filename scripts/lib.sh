@@ -69,7 +69,8 @@ ensure_torch_venv() {
     log "installing the torch venv in $JG_TORCH_VENV (once, ~3 min, 5 GB)"
     python3 -m venv "$JG_TORCH_VENV"
     # shellcheck disable=SC2086
-    "$JG_TORCH_VENV/bin/pip" install -q --disable-pip-version-check $JG_TORCH_PINS
+    # No wheel cache: it would hold a second copy of the ~4 GB of wheels.
+    "$JG_TORCH_VENV/bin/pip" install -q --no-cache-dir --disable-pip-version-check $JG_TORCH_PINS
     printf '%s' "$JG_TORCH_PINS" > "$JG_TORCH_VENV/.jitgen-pins"
 }
 
@@ -108,6 +109,17 @@ install_extension() {
     (cd "$JG_ROOT/extension" && as_root env PATH="$PATH" CARGO_HOME="${CARGO_HOME:-$HOME/.cargo}" \
         RUSTUP_HOME="${RUSTUP_HOME:-$HOME/.rustup}" CARGO_TARGET_DIR="$JG_ROOT/target" \
         cargo pgrx install "${flag[@]}" --pg-config "$JG_PG_CONFIG" >/dev/null)
+}
+
+# One line with the free space where the build and the caches live: a full disk fails far
+# from its cause (initdb, a linker), so the log says how much there was at each stage.
+disk_report() {
+    local avail_kb
+    avail_kb="$(df -Pk "$JG_ROOT" | awk 'NR == 2 { print $4 }')"
+    log "disk: $((avail_kb / 1024 / 1024)) GiB free ($1); target/ $(du -sh "$JG_ROOT/target" 2>/dev/null | cut -f1 || echo 0), cache $(du -sh "$JG_CACHE" 2>/dev/null | cut -f1 || echo 0)"
+    if [ "$avail_kb" -lt $((4 * 1024 * 1024)) ]; then
+        log "warning: under 4 GiB free; the remaining builds and clusters may not fit"
+    fi
 }
 
 free_port() {

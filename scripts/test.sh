@@ -6,8 +6,12 @@
 #   3. psql-visible output               (pg_regress on extension/tests/pg_regress)
 #   4. end to end                        (real binary, real Postgres + extension + pgmq)
 source "$(dirname "$0")/lib.sh"
+# CI builds once: incremental state would only add gigabytes to target/.
+[ -n "${CI:-}" ] && export CARGO_INCREMENTAL=0
+disk_report "before setup"
 setup_all
 cd "$JG_ROOT"
+disk_report "after setup"
 
 log "1/4 core unit and property tests; trainer tests (libtorch, transformers/PEFT parity)"
 cargo test -p jitgen-core
@@ -25,6 +29,7 @@ cargo build -p jitgen-sidecar
 start_cluster
 trap stop_cluster EXIT
 
+disk_report "after the builds"
 log "3/4 pg_regress output"
 "$JG_ROOT/scripts/regress.sh"
 
