@@ -1,5 +1,6 @@
 pub mod adapters;
 pub mod identity;
 pub mod llm;
+pub mod program;
 pub mod session;
 pub mod validation;

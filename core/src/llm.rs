@@ -41,6 +41,8 @@ pub enum Failure {
     HttpStatus { status: u16, body: String },
     /// The HTTP body or the message content is not the JSON we asked for.
     InvalidJson { message: String },
+    /// The model stopped at its token limit (`finish_reason: "length"`): the content is cut off.
+    Truncated { completion_tokens: u64 },
 }
 
 impl Failure {
@@ -48,7 +50,7 @@ impl Failure {
         match self {
             Failure::Timeout { .. } => Outcome::Timeout,
             Failure::NotConfigured { .. } | Failure::Network { .. } | Failure::HttpStatus { .. } => Outcome::HttpError,
-            Failure::InvalidJson { .. } => Outcome::ParseError,
+            Failure::InvalidJson { .. } | Failure::Truncated { .. } => Outcome::ParseError,
         }
     }
 
@@ -60,6 +62,7 @@ impl Failure {
             Failure::Network { .. } => "network",
             Failure::HttpStatus { .. } => "http_status",
             Failure::InvalidJson { .. } => "invalid_json",
+            Failure::Truncated { .. } => "truncated",
         }
     }
 
@@ -126,17 +129,31 @@ pub struct Reply {
 pub fn parse_response(body: &[u8]) -> Result<Reply, Failure> {
     let envelope: Value = serde_json::from_slice(body)
         .map_err(|e| Failure::InvalidJson { message: format!("response body is not JSON: {e}") })?;
+    let usage = envelope_usage(&envelope);
+    if envelope.pointer("/choices/0/finish_reason").and_then(Value::as_str) == Some("length") {
+        return Err(Failure::Truncated { completion_tokens: usage.completion_tokens });
+    }
     let content = envelope
         .pointer("/choices/0/message/content")
         .and_then(Value::as_str)
         .ok_or_else(|| Failure::InvalidJson { message: "response has no choices[0].message.content".into() })?;
     let content = parse_content(content)?;
-    let usage = Usage {
-        prompt_tokens: envelope.pointer("/usage/prompt_tokens").and_then(Value::as_u64).unwrap_or(0),
-        completion_tokens: envelope.pointer("/usage/completion_tokens").and_then(Value::as_u64).unwrap_or(0),
-    };
     let model = envelope.get("model").and_then(Value::as_str).map(str::to_string);
     Ok(Reply { content, usage, model })
+}
+
+/// The tokens a response reports, also when its content turns out unusable (those tokens
+/// were paid for too).
+pub fn envelope_usage(envelope: &Value) -> Usage {
+    Usage {
+        prompt_tokens: envelope.pointer("/usage/prompt_tokens").and_then(Value::as_u64).unwrap_or(0),
+        completion_tokens: envelope.pointer("/usage/completion_tokens").and_then(Value::as_u64).unwrap_or(0),
+    }
+}
+
+/// [`envelope_usage`] of a raw response body; zero when it is not JSON.
+pub fn body_usage(body: &[u8]) -> Usage {
+    serde_json::from_slice::<Value>(body).map(|e| envelope_usage(&e)).unwrap_or_default()
 }
 
 /// The JSON inside a message's content text: plain, or inside a Markdown code fence (models
@@ -230,6 +247,14 @@ mod tests {
         assert!(matches!(parse_response(b"<html>"), Err(Failure::InvalidJson { .. })));
         assert!(matches!(parse_response(br#"{"choices":[]}"#), Err(Failure::InvalidJson { .. })));
         assert!(matches!(parse_response(&ok_body("Sure! {")), Err(Failure::InvalidJson { .. })));
+        let cut = serde_json::to_vec(&json!({
+            "choices": [{"finish_reason": "length", "message": {"content": "{\"programName\": \"A"}}],
+            "usage": {"prompt_tokens": 10, "completion_tokens": 16000}
+        }))
+        .unwrap();
+        assert_eq!(parse_response(&cut), Err(Failure::Truncated { completion_tokens: 16000 }));
+        assert_eq!(body_usage(&cut), Usage { prompt_tokens: 10, completion_tokens: 16000 });
+        assert_eq!(body_usage(b"<html>"), Usage::default());
         assert_eq!(Failure::Timeout { timeout_ms: 5 }.outcome(), Outcome::Timeout);
         assert_eq!(Failure::HttpStatus { status: 500, body: String::new() }.outcome(), Outcome::HttpError);
         assert_eq!(Failure::InvalidJson { message: String::new() }.outcome(), Outcome::ParseError);

@@ -186,6 +186,9 @@ impl From<&crate::llm::Failure> for FallbackReason {
             Failure::Network { message } => FallbackReason::network(message.clone()),
             Failure::HttpStatus { status, body } => FallbackReason::http_status(*status, format!("HTTP {status}: {body}")),
             Failure::InvalidJson { message } => FallbackReason::invalid_json(message.clone()),
+            Failure::Truncated { completion_tokens } => {
+                FallbackReason::invalid_json(format!("the reply was cut off at the token limit after {completion_tokens} tokens"))
+            }
         }
     }
 }
