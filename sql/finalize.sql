@@ -25,13 +25,14 @@ GRANT USAGE ON SCHEMA jitgen TO PUBLIC;
 GRANT SELECT ON jitgen.schemas, jitgen.job_kinds, jitgen.jobs, jitgen.job_summary TO PUBLIC;
 
 -- Internal helpers run as the owner (from the checked functions, triggers and the sidecar).
--- _node_member stays callable: row-level security policies evaluate it as the querying role.
+-- _node_member stays callable: row-level security policies evaluate it as the querying role;
+-- so does _serves_all_users, which program_result evaluates as its caller.
 DO $$
 DECLARE
     f regprocedure;
 BEGIN
     FOR f IN SELECT p.oid::regprocedure FROM pg_catalog.pg_proc p
-             WHERE p.pronamespace = 'jitgen'::regnamespace AND p.proname LIKE '\_%' AND p.proname <> '_node_member'
+             WHERE p.pronamespace = 'jitgen'::regnamespace AND p.proname LIKE '\_%' AND p.proname NOT IN ('_node_member', '_serves_all_users')
     LOOP
         EXECUTE format('REVOKE ALL ON FUNCTION %s FROM PUBLIC', f);
     END LOOP;

@@ -13,6 +13,7 @@ static LLM_API_KEY: GucSetting<Option<CString>> = GucSetting::<Option<CString>>:
 static LLM_TIMEOUT_MS: GucSetting<i32> = GucSetting::<i32>::new(5000);
 static APP_ID: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(None);
 static USER_ID: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(None);
+static PROGRAM_DAILY_LIMIT: GucSetting<i32> = GucSetting::<i32>::new(5);
 
 const DEFAULT_ENDPOINT: &str = "https://api.openai.com/v1/chat/completions";
 const DEFAULT_MODEL: &str = "gpt-4o-mini";
@@ -48,6 +49,11 @@ pub fn llm_timeout_ms() -> u64 {
 /// Recorded in every metric row; defaults to the database name.
 pub fn app_id() -> Option<String> {
     text(&APP_ID)
+}
+
+/// Programs one user may have generated per rolling 24 hours (0: no limit).
+pub fn program_daily_limit() -> i32 {
+    PROGRAM_DAILY_LIMIT.get().max(0)
 }
 
 /// Largest jsonb document (uncompressed bytes) the validators accept.
@@ -109,6 +115,16 @@ pub fn init() {
         c"A uuid; row-level security on per-user tables compares user_id with jitgen.current_user_id().",
         &USER_ID,
         GucContext::Userset,
+        GucFlags::default(),
+    );
+    GucRegistry::define_int_guc(
+        c"jitgen.program_daily_limit",
+        c"Programs one user may have generated per rolling 24 hours (superusers only; 0: no limit).",
+        c"Requests over it complete at once with an error that says when the next slot opens.",
+        &PROGRAM_DAILY_LIMIT,
+        0,
+        100_000,
+        GucContext::Suset,
         GucFlags::default(),
     );
     GucRegistry::define_int_guc(

@@ -15,7 +15,7 @@ fn setting(name: &CStr) -> Option<String> {
 /// The PostgREST / Supabase `request.jwt.claims` `sub`, else `request.jwt.claim.sub`, else
 /// `jitgen.user_id`; NULL when none is set or it is not a uuid. Never raises.
 #[pg_extern(stable, parallel_safe)]
-fn current_user_id() -> Option<pgrx::Uuid> {
+pub(crate) fn current_user_id() -> Option<pgrx::Uuid> {
     let claims = setting(c"request.jwt.claims");
     let sub = setting(c"request.jwt.claim.sub");
     let own = setting(c"jitgen.user_id");

@@ -60,11 +60,11 @@ pub fn as_owner<R>(function: &'static str, f: impl FnOnce() -> R) -> R {
 }
 
 /// Runs a check as the caller; `sql` must return one boolean.
-fn caller_sees(sql: &'static str, args: &[pgrx::datum::DatumWithOid], function: &'static str) -> bool {
+pub(crate) fn caller_sees(sql: &'static str, args: &[pgrx::datum::DatumWithOid], function: &'static str) -> bool {
     Spi::get_one_with_args::<bool>(sql, args).or_raise("checking the caller's access", function).unwrap_or(false)
 }
 
-fn current_role_name() -> String {
+pub(crate) fn current_role_name() -> String {
     Spi::get_one::<String>("SELECT current_user::text").ok().flatten().unwrap_or_default()
 }
 

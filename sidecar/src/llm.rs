@@ -27,6 +27,23 @@ pub struct Call {
     pub reply: Result<Reply, Failure>,
     pub latency: Duration,
     pub attempts: u32,
+    /// Tokens the answer reports, also when its content is unusable: those were paid for.
+    pub usage: Usage,
+    /// The answer's message text as sent, kept for debugging an invalid reply.
+    pub content: Option<String>,
+}
+
+impl Call {
+    fn failed(failure: Failure, started: Instant, attempts: u32) -> Call {
+        Call { reply: Err(failure), latency: started.elapsed(), attempts, usage: Usage::default(), content: None }
+    }
+
+    fn answered(body: &[u8], started: Instant, attempts: u32) -> Call {
+        let envelope: Option<Value> = serde_json::from_slice(body).ok();
+        let content = envelope.as_ref().and_then(|e| e.pointer("/choices/0/message/content")).and_then(Value::as_str).map(str::to_string);
+        let usage = envelope.as_ref().map(llm::envelope_usage).unwrap_or_default();
+        Call { reply: llm::parse_response(body), latency: started.elapsed(), attempts, usage, content }
+    }
 }
 
 fn env(name: &str) -> Option<String> {
@@ -57,7 +74,7 @@ impl LlmClient {
     pub async fn chat(&self, body: &Value) -> Call {
         let started = Instant::now();
         let Some(key) = &self.api_key else {
-            return Call { reply: Err(Failure::NotConfigured { message: "LLM_API_KEY is not set".into() }), latency: started.elapsed(), attempts: 0 };
+            return Call::failed(Failure::NotConfigured { message: "LLM_API_KEY is not set".into() }, started, 0);
         };
         let deadline = started + self.budget;
         let mut attempts = 0;
@@ -66,7 +83,7 @@ impl LlmClient {
             let remaining = deadline.saturating_duration_since(Instant::now());
             let timeout_ms = self.budget.as_millis() as u64;
             if remaining.is_zero() {
-                return Call { reply: Err(Failure::Timeout { timeout_ms }), latency: started.elapsed(), attempts };
+                return Call::failed(Failure::Timeout { timeout_ms }, started, attempts);
             }
             let sent = self.http.post(&self.endpoint).bearer_auth(key).json(body).timeout(remaining).send().await;
             let (failure, retry_after) = match sent {
@@ -82,30 +99,30 @@ impl LlmClient {
                         .map(|s| Duration::from_secs_f64(s.clamp(0.0, 3600.0)));
                     match response.bytes().await {
                         Ok(bytes) if (200..300).contains(&status) => {
-                            return Call { reply: llm::parse_response(&bytes), latency: started.elapsed(), attempts };
+                            return Call::answered(&bytes, started, attempts);
                         }
                         Ok(bytes) => {
                             let failure = Failure::HttpStatus { status, body: llm::error_excerpt(&bytes, Some(key)) };
                             if status != 429 && status < 500 {
-                                return Call { reply: Err(failure), latency: started.elapsed(), attempts };
+                                return Call::failed(failure, started, attempts);
                             }
                             (failure, retry_after)
                         }
                         Err(e) if e.is_timeout() => {
-                            return Call { reply: Err(Failure::Timeout { timeout_ms }), latency: started.elapsed(), attempts };
+                            return Call::failed(Failure::Timeout { timeout_ms }, started, attempts);
                         }
                         Err(e) => (Failure::Network { message: e.to_string() }, None),
                     }
                 }
                 Err(e) if e.is_timeout() => {
-                    return Call { reply: Err(Failure::Timeout { timeout_ms }), latency: started.elapsed(), attempts };
+                    return Call::failed(Failure::Timeout { timeout_ms }, started, attempts);
                 }
                 // Never include the request in messages: it carries the key.
                 Err(e) => (Failure::Network { message: e.without_url().to_string() }, None),
             };
             let backoff = retry_after.unwrap_or_else(|| Duration::from_millis(250 * 2u64.pow(attempts.min(6) - 1)));
             if attempts > self.max_retries || Instant::now() + backoff >= deadline {
-                return Call { reply: Err(failure), latency: started.elapsed(), attempts };
+                return Call::failed(failure, started, attempts);
             }
             tracing::info!(attempt = attempts, kind = failure.kind(), wait_ms = backoff.as_millis() as u64, "LLM call failed; retrying");
             tokio::time::sleep(backoff).await;
@@ -116,7 +133,7 @@ impl LlmClient {
 /// Writes the metric row for one call (in its own statement, so it is kept even if the job
 /// that made the call fails later).
 pub async fn record(db: &Client, component_id: &str, model: &str, call: &Call, outcome: Outcome, error: Option<Value>) {
-    let usage: Usage = call.reply.as_ref().map(|r| r.usage).unwrap_or_default();
+    let usage = call.usage;
     let r = db
         .execute(
             "SELECT jitgen._record_llm_call(coalesce(current_setting('jitgen.app_id', true), current_database()),

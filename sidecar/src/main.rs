@@ -3,6 +3,7 @@
 
 mod bench;
 mod delivery;
+mod dev_llm;
 mod llm;
 mod migrate;
 mod status;
@@ -30,6 +31,15 @@ enum Command {
     Run,
     /// Show job counts by kind and state, dead jobs and live workers.
     Status,
+    /// Serve a scripted OpenAI-compatible endpoint that answers program requests with the
+    /// template program (for the demo and bench/programs.sh; not a model). Prints its URL.
+    DevLlm {
+        #[arg(long, default_value = "127.0.0.1:0")]
+        listen: String,
+        /// Fixed delay before each answer, as a model's generation time.
+        #[arg(long, default_value_t = 200)]
+        latency_ms: u64,
+    },
     /// Measure queue latency and throughput against a raw pgmq loop (bench/queue.sh).
     BenchQueue {
         #[arg(long, default_value_t = 300)]
@@ -64,7 +74,7 @@ async fn main() -> anyhow::Result<()> {
             let config = worker::WorkerConfig::from_env()?;
             let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
             let background = delivery::spawn(&cli.database_url, stop_rx)?;
-            let mut registry = worker::handlers::Registry::builtin(llm::LlmClient::from_env()?);
+            let mut registry = worker::handlers::Registry::builtin(llm::LlmClient::from_env()?)?;
             registry.register("adapter.train", std::sync::Arc::new(worker::adapter_train::AdapterTrain::from_env().await?));
             let result = worker::run(config, target, registry, signals).await;
             // The worker returns after its drain: stop delivery tasks on the same shutdown.
@@ -74,6 +84,7 @@ async fn main() -> anyhow::Result<()> {
             }
             result?;
         }
+        Command::DevLlm { listen, latency_ms } => dev_llm::serve(&listen, std::time::Duration::from_millis(latency_ms)).await?,
         Command::Status => print!("{}", status::report(&cli.database_url).await?),
         Command::BenchQueue { samples, jobs, connections } => {
             print!("{}", bench::queue(&cli.database_url, samples, jobs, connections).await?)

@@ -13,6 +13,8 @@ use tokio::sync::Notify;
 pub enum Behaviour {
     /// 200 with this message content (usually a JITAdjustment as JSON text).
     Content(String),
+    /// 200 with this content cut off at the token limit (`finish_reason: "length"`).
+    CutOff(String),
     /// Wait, then behave as the inner behaviour.
     Delay(Duration, Box<Behaviour>),
     /// This status with this body.
@@ -76,18 +78,8 @@ impl FakeLlm {
                                 extra_header = format!("Retry-After: {text}\r\n");
                                 break (s, "{\"error\":\"rate limited\"}".to_string());
                             }
-                            Behaviour::Content(content) => {
-                                break (
-                                    200,
-                                    json!({
-                                        "id": "chatcmpl-test", "object": "chat.completion", "model": "gpt-4o-mini",
-                                        "choices": [{"index": 0, "finish_reason": "stop",
-                                                     "message": {"role": "assistant", "content": content}}],
-                                        "usage": {"prompt_tokens": 321, "completion_tokens": 45, "total_tokens": 366}
-                                    })
-                                    .to_string(),
-                                )
-                            }
+                            Behaviour::Content(content) => break (200, completion(&content, "stop")),
+                            Behaviour::CutOff(content) => break (200, completion(&content, "length")),
                         }
                     };
                     let response = format!(
@@ -110,6 +102,16 @@ impl FakeLlm {
     pub fn set(&self, behaviour: Behaviour) {
         *self.behaviour.lock().unwrap() = behaviour;
     }
+}
+
+/// A chat-completions response body; usage is fixed so tests can assert recorded tokens.
+fn completion(content: &str, finish_reason: &str) -> String {
+    json!({
+        "id": "chatcmpl-test", "object": "chat.completion", "model": "gpt-4o-mini",
+        "choices": [{"index": 0, "finish_reason": finish_reason, "message": {"role": "assistant", "content": content}}],
+        "usage": {"prompt_tokens": 321, "completion_tokens": 45, "total_tokens": 366}
+    })
+    .to_string()
 }
 
 async fn read_request(socket: &mut tokio::net::TcpStream) -> Option<(String, Vec<u8>)> {

@@ -5,6 +5,7 @@
 pub mod adapters;
 pub mod certs;
 pub mod fake_llm;
+pub mod programs;
 pub mod services;
 
 use std::process::Command;

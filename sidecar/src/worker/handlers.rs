@@ -20,6 +20,8 @@ pub struct JobContext {
     pub id: i64,
     pub payload: Value,
     pub attempt: i32,
+    /// The job's last attempt: a handler may give a final answer instead of failing again.
+    pub max_attempts: i32,
     pub worker: String,
     /// Turns true when someone calls jitgen.cancel_job on this job.
     pub cancel: watch::Receiver<bool>,
@@ -80,11 +82,12 @@ pub struct Registry {
 }
 
 impl Registry {
-    pub fn builtin(llm: crate::llm::LlmClient) -> Registry {
+    pub fn builtin(llm: crate::llm::LlmClient) -> anyhow::Result<Registry> {
         let mut r = Registry::default();
         r.register("echo", Arc::new(Echo { faults: std::env::var("JITGEN_ECHO_FAULTS").is_ok_and(|v| v == "on") }));
-        r.register("session.generate", Arc::new(super::session_generate::SessionGenerate { llm }));
-        r
+        r.register("session.generate", Arc::new(super::session_generate::SessionGenerate { llm: llm.clone() }));
+        r.register("program.generate", Arc::new(super::program_generate::ProgramGenerate::from_env(llm)?));
+        Ok(r)
     }
 
     pub fn register(&mut self, kind: &str, handler: Arc<dyn Handler>) {

@@ -13,6 +13,7 @@ pub mod config;
 mod connections;
 pub mod handlers;
 pub mod metrics;
+pub mod program_generate;
 mod queries;
 pub mod session_generate;
 
@@ -280,7 +281,7 @@ async fn step(shared: &Shared, conn: &mut Conn) -> Result<bool, tokio_postgres::
     };
 
     let (cancel_tx, cancel_rx) = watch::channel(false);
-    let ctx = JobContext { id: job_id, payload, attempt, worker: shared.config.worker_id.clone(), cancel: cancel_rx };
+    let ctx = JobContext { id: job_id, payload, attempt, max_attempts, worker: shared.config.worker_id.clone(), cancel: cancel_rx };
     shared.in_flight.fetch_add(1, Ordering::Relaxed);
     let started = Instant::now();
     tracing::debug!(job_id, %kind, attempt, "job started");
@@ -431,16 +432,31 @@ async fn finish(shared: &Shared, conn: &mut Conn, ctx: &JobContext, msg_id: i64,
         }};
     }
     push!(BEGIN, []);
-    if let Outcome::Complete(done) = outcome {
-        // The hot path: effects, then one owned-completion statement.
-        for effect in done.effects {
-            let stmt = conn.stmt(effect.sql).await?;
-            batch.push((stmt, effect.params));
+    let outcome = match outcome {
+        Outcome::Complete(done) => {
+            // The hot path: effects, then one owned-completion statement.
+            for effect in done.effects {
+                let stmt = conn.stmt(effect.sql).await?;
+                batch.push((stmt, effect.params));
+            }
+            push!(conn.complete_owned, [ctx.id, ctx.worker.clone(), ctx.attempt, done.result, msg_id]);
+            push!(COMMIT, []);
+            match run_pipeline(conn, &batch, ctx).await {
+                // The database refused the job's writes (a constraint, a trigger, a missing
+                // table): retrying cannot help, so the job fails with the reason instead of
+                // coming back until it is buried.
+                Err(e) if effects_refused(&e) => {
+                    tracing::warn!(job_id = ctx.id, error = %describe(&e), "the job's writes were refused; job failed");
+                    batch.clear();
+                    push!(BEGIN, []);
+                    Outcome::Failed(json!({"kind": "effects_failed", "message": describe(&e),
+                                           "sqlstate": e.code().map(|c| c.code())}))
+                }
+                other => return other,
+            }
         }
-        push!(conn.complete_owned, [ctx.id, ctx.worker.clone(), ctx.attempt, done.result, msg_id]);
-        push!(COMMIT, []);
-        return run_pipeline(conn, &batch, ctx).await;
-    }
+        other => other,
+    };
     push!(ASSERT_OWNER, [ctx.id, ctx.worker.clone(), ctx.attempt]);
     let (attempt_outcome, error): (&str, Option<Value>) = match outcome {
         Outcome::Lost(e) => return Err(e),
@@ -482,6 +498,14 @@ async fn finish(shared: &Shared, conn: &mut Conn, ctx: &JobContext, msg_id: i64,
     }
     push!(COMMIT, []);
     run_pipeline(conn, &batch, ctx).await
+}
+
+/// Errors in a handler's statements that are about the statements or the data, not about the
+/// connection, a conflict or a cancel: data exceptions, integrity violations, SQL or privilege
+/// errors, and what a trigger raises.
+fn effects_refused(e: &tokio_postgres::Error) -> bool {
+    let Some(code) = e.code().map(|c| c.code()) else { return false };
+    ["22", "23", "42", "P0", "2B", "44"].iter().any(|class| code.starts_with(class))
 }
 
 /// Sends a whole transaction at once and waits for every result: one round trip. Ok(false)
