@@ -13,34 +13,42 @@ pub const MODEL_VERSION: &str = "template-v1";
 struct Movement {
     /// Alternatives in order of preference: (name, equipment it needs, all of it).
     options: &'static [(&'static str, &'static [&'static str])],
-    compound: bool,
+    /// Main lifts gain a set as a phase goes on; accessories keep theirs.
+    main_lift: bool,
+    category: &'static str,
 }
 
 const SQUAT: Movement = Movement {
     options: &[("Barbell Back Squat", &["Barbell", "Rack"]), ("Goblet Squat", &["Dumbbells"]), ("Kettlebell Goblet Squat", &["Kettlebell"]), ("Bodyweight Squat", &[])],
-    compound: true,
+    main_lift: true,
+    category: "Compound",
 };
 const HINGE: Movement = Movement {
     options: &[("Barbell Romanian Deadlift", &["Barbell"]), ("Dumbbell Romanian Deadlift", &["Dumbbells"]), ("Kettlebell Swing", &["Kettlebell"]), ("Glute Bridge", &[])],
-    compound: true,
+    main_lift: true,
+    category: "Compound",
 };
 const PUSH: Movement = Movement {
     options: &[("Barbell Bench Press", &["Barbell", "Bench"]), ("Dumbbell Floor Press", &["Dumbbells"]), ("Push-up", &[])],
-    compound: true,
+    main_lift: true,
+    category: "Compound",
 };
 const OVERHEAD: Movement = Movement {
     options: &[("Dumbbell Overhead Press", &["Dumbbells"]), ("Kettlebell Overhead Press", &["Kettlebell"]), ("Band Overhead Press", &["Resistance Band"]), ("Pike Push-up", &[])],
-    compound: true,
+    main_lift: true,
+    category: "Compound",
 };
 const PULL: Movement = Movement {
     options: &[("Barbell Row", &["Barbell"]), ("One-Arm Dumbbell Row", &["Dumbbells"]), ("Band Row", &["Resistance Band"]), ("Prone Y-T-W Raise", &[])],
-    compound: true,
+    main_lift: true,
+    category: "Compound",
 };
 const LUNGE: Movement = Movement {
     options: &[("Dumbbell Reverse Lunge", &["Dumbbells"]), ("Bodyweight Reverse Lunge", &[])],
-    compound: false,
+    main_lift: false,
+    category: "Compound",
 };
-const CORE: Movement = Movement { options: &[("Plank", &[])], compound: false };
+const CORE: Movement = Movement { options: &[("Plank", &[])], main_lift: false, category: "Core" };
 
 const DAY_A: [&Movement; 4] = [&SQUAT, &PUSH, &PULL, &CORE];
 const DAY_B: [&Movement; 5] = [&HINGE, &OVERHEAD, &PULL, &LUNGE, &CORE];
@@ -105,11 +113,11 @@ pub fn program(onboarding: &Onboarding, generated_at: &str) -> Value {
                                     required.push(n);
                                 }
                             }
-                            let sets = if m.compound { *base_sets + u32::from(week > 2 && *name != "Deload") } else { *base_sets };
+                            let sets = if m.main_lift { *base_sets + u32::from(week > 2 && *name != "Deload") } else { *base_sets };
                             json!({
                                 "name": exercise, "sets": sets, "reps": if m.options.len() == 1 { "30-45 seconds" } else { reps },
-                                "rest": if m.compound { "90 seconds" } else { "60 seconds" }, "rpe": rpe,
-                                "category": if m.compound { "Compound" } else { "Core" },
+                                "rest": if m.main_lift { "90 seconds" } else { "60 seconds" }, "rpe": rpe,
+                                "category": m.category,
                             })
                         })
                         .collect();
