@@ -90,9 +90,11 @@ $$;
 -- The origin's result union for a program.generate job: {"success":true,"program":…,
 -- "program_id":…} or {"success":false,"error":…}; a job still at work gives
 -- {"success":false,"pending":true,"status":…}. Runs as the caller: it sees its own jobs, and
--- the program through training_programs' row-level security.
+-- the program through training_programs' row-level security. Volatile, not stable: a stable
+-- function would read with the snapshot of its calling statement, so
+-- program_result(request_program()) would not find the job the same statement decided.
 CREATE FUNCTION jitgen.program_result(job_id bigint) RETURNS jsonb
-LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
 #variable_conflict use_variable
 DECLARE
     j       jitgen.jobs;
