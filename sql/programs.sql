@@ -40,11 +40,13 @@ BEGIN
             '{"success": false, "error": "Authentication required", "code": "authentication_required"}', by_role);
     END IF;
     PERFORM pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtextextended('jitgen.program:' || user_id::text, 0));
-    IF EXISTS (SELECT 1 FROM jitgen.jobs j WHERE j.kind = 'program.generate' AND j.key = user_id::text
-               AND j.state IN ('queued', 'running')) THEN
-        -- The user's generation is under way: this request joins it (_enqueue returns it, or
-        -- refuses it to a role that does not hold it).
-        RETURN jitgen._enqueue('program.generate', '{}', key => user_id::text, enqueued_by => by_role);
+    -- The user's generation is under way: this request joins it (whoever queued it: the
+    -- caller was already seen to act for this user). It may finish the next instant; the
+    -- caller then reads its result.
+    SELECT j.id INTO job_id FROM jitgen.jobs j
+    WHERE j.kind = 'program.generate' AND j.key = user_id::text AND j.state IN ('queued', 'running');
+    IF job_id IS NOT NULL THEN
+        RETURN job_id;
     END IF;
     IF onboarding IS NULL AND NOT EXISTS (
            SELECT 1 FROM public.profiles p
