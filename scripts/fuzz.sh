@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # scripts/fuzz.sh <target> [seconds=600]: runs one cargo-fuzz target on the stable toolchain.
 source "$(dirname "$0")/lib.sh"
-target="${1:?target: validate_commands or json_schema}"
+target="${1:?target: validate_commands, json_schema or relative_dates}"
 seconds="${2:-600}"
 cargo fuzz --version >/dev/null 2>&1 || cargo install cargo-fuzz --locked
 cd "$JG_ROOT/fuzz"

@@ -150,10 +150,9 @@ BEGIN
             DETAIL = 'Members of a node''s owner_role act as the node: they post its commands and read its jobs.',
             HINT = format('CREATE ROLE %I; then register the node again.', owner_role);
     END IF;
-    IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_timezone_names z WHERE z.name = timezone)
-       AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_timezone_abbrevs z WHERE z.abbrev = timezone) THEN
+    IF timezone IS NOT NULL AND NOT jitgen._known_timezone(timezone) THEN
         RAISE EXCEPTION 'unknown time zone "%"', timezone USING ERRCODE = '22023',
-            DETAIL = 'Relative dates in the node''s examples ("tomorrow") are rendered in its time zone.',
+            DETAIL = 'Relative dates in the node''s examples ("tomorrow at 9am") become instants in its time zone, from the IANA tz database jitgen bundles.',
             HINT = 'Use an IANA name such as ''Europe/Paris''; SELECT name FROM pg_timezone_names lists them.';
     END IF;
     PERFORM jitgen._check_adapter_params(params);
@@ -213,8 +212,7 @@ BEGIN
         req.changed := true;
     END IF;
     IF req.changed OR n.date_context IS NULL THEN
-        n.date_context := jsonb_build_object('today', to_char(now() AT TIME ZONE n.timezone, 'YYYY-MM-DD'),
-                                             'timezone', n.timezone);
+        n.date_context := jitgen._date_context(n.timezone, floor(extract(epoch FROM now()))::bigint);
     END IF;
     UPDATE jitgen.nodes SET base_model_id = n.base_model_id, date_context = n.date_context
     WHERE node_id = p_node_id AND (base_model_id, date_context) IS DISTINCT FROM (n.base_model_id, n.date_context);
@@ -234,7 +232,8 @@ BEGIN
     END IF;
 
     built := jitgen._assemble_adapter_dataset(n.node_id, n.base_model_id, cmds, n.params,
-                                              n.date_context->>'today', n.date_context->>'timezone');
+                                              n.date_context->>'today', n.date_context->>'timezone',
+                                              floor(extract(epoch FROM (n.date_context->>'now')::timestamptz))::bigint);
     h := built->>'dataset_hash';
 
     IF active.dataset_hash = h THEN

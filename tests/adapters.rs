@@ -234,7 +234,8 @@ async fn hash_of_stored(c: &Client, node: &str) -> String {
     c.query_one(
         "SELECT jitgen._assemble_adapter_dataset(n.node_id, n.base_model_id,
                     (SELECT jsonb_agg(schema ORDER BY command_name) FROM jitgen.node_commands c WHERE c.node_id = n.node_id),
-                    n.params, n.date_context->>'today', n.date_context->>'timezone')->>'dataset_hash'
+                    n.params, n.date_context->>'today', n.date_context->>'timezone',
+                    floor(extract(epoch FROM (n.date_context->>'now')::timestamptz))::bigint)->>'dataset_hash'
          FROM jitgen.nodes n WHERE n.node_id = $1",
         &[&node],
     )
@@ -512,3 +513,65 @@ async fn relative_dates_use_the_date_context_stored_with_the_change() {
     assert!(dataset["system"].as_str().unwrap().contains("add_event"));
 }
 
+
+#[tokio::test]
+async fn datetime_arguments_are_instants_in_the_nodes_time_zone() {
+    let n = Nodes::new(6).await;
+    let admin = n.db.client().await;
+    let e = admin
+        .execute("SELECT jitgen.register_node('node-x', 'acme', 'tiny-llama', $1, 6, 'CEST')", &[&n.role_a])
+        .await
+        .unwrap_err();
+    assert_eq!(support::db_error(&e).0, "22023", "an abbreviation is not a zone");
+    let e = admin
+        .execute("SELECT jitgen.register_node('node-x', 'acme', 'tiny-llama', $1, 6, 'UTC', '{\"date_style\": \"local\"}')", &[&n.role_a])
+        .await
+        .unwrap_err();
+    assert_eq!(support::db_error(&e).0, "22023");
+    let cmds = json!([{
+        "command_name": "set_alarm",
+        "description": "Set alarms",
+        "parameters": [{"name": "times", "type": "array<datetime>", "required": true}],
+        "examples": (0..10).map(|i| json!({
+            "voice_command": format!("alarm {i} tomorrow at midnight"),
+            "expected_parameters": {"times": ["tomorrow at midnight"]},
+        })).collect::<Vec<_>>(),
+    }]);
+    for (node, params) in [("node-ny", "{}"), ("node-ny-offset", "{\"date_style\": \"offset\"}")] {
+        admin
+            .execute(
+                "SELECT jitgen.register_node($1, 'acme', 'tiny-llama', $2, 6, 'America/New_York', $3::text::jsonb)",
+                &[&node, &n.role_a, &params],
+            )
+            .await
+            .unwrap();
+        let r = train(&n.as_node("a").await, node, &cmds).await.unwrap();
+        // Postgres' own tz code computes the expected instant: midnight tomorrow in New York.
+        let row = admin
+            .query_one(
+                "SELECT a.dataset, n.date_context->>'now',
+                        to_char((((n.date_context->>'today')::date + 1)::timestamp AT TIME ZONE 'America/New_York') AT TIME ZONE 'UTC',
+                                'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'),
+                        ((n.date_context->>'today')::date + 1)::text
+                 FROM jitgen.adapter_jobs a JOIN jitgen.nodes n USING (node_id) WHERE a.job_id = $1",
+                &[&r["job_id"].as_i64().unwrap()],
+            )
+            .await
+            .unwrap();
+        let (dataset, now, utc, tomorrow): (Value, String, String, String) = (row.get(0), row.get(1), row.get(2), row.get(3));
+        let rendered = dataset["train"][0]["output"]["arguments"]["times"][0].as_str().unwrap().to_string();
+        if params == "{}" {
+            assert_eq!(rendered, utc, "UTC instants, as the SDK's examples");
+            assert!(now.ends_with('Z'), "{now}");
+        } else {
+            assert!(rendered == format!("{tomorrow}T00:00:00-05:00") || rendered == format!("{tomorrow}T00:00:00-04:00"), "{rendered}");
+        }
+        let system = dataset["system"].as_str().unwrap();
+        assert!(system.contains("timezone America/New_York (UTC-0"), "{system}");
+        assert!(system.contains("the current time is "), "{system}");
+        if params == "{}" {
+            assert!(system.contains(&format!("the current time is {now}")), "{system}");
+        }
+        assert_eq!(hash_of_stored(&admin, node).await, r["dataset_hash"].as_str().unwrap());
+    }
+}

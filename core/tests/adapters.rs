@@ -6,7 +6,8 @@ use std::collections::BTreeSet;
 
 use jitgen_core::adapters::{
     assemble, holdout_key, render_param_value, render_relative, render_relative_dates, resolve_relative, system_prompt,
-    AssembleError, CivilDate, Dataset, DatasetParams, DateContext, DateStyle, PairKind, Split, Weekday, MAX_PAIRS,
+    AssembleError, CivilDate, Dataset, DatasetParams, DateContext, DateStyle, InstantStyle, PairKind, Split, Weekday,
+    MAX_PAIRS,
 };
 use jitgen_core::validation::commands::parse_param_type;
 use jitgen_core::validation::Code;
@@ -161,19 +162,19 @@ fn relative_date_table() {
         ("2026-01-18", "2 days ago", "2026-01-16"),
         ("2026-01-18", "three weeks ago", "2025-12-28"),
         // With a time.
-        ("2026-01-18", "tomorrow at 9am", "2026-01-19T09:00:00"),
-        ("2026-01-18", "Tomorrow at 9 AM", "2026-01-19T09:00:00"),
-        ("2026-01-18", "tomorrow at 9:30 p.m.", "2026-01-19T21:30:00"),
-        ("2026-01-18", "tomorrow 9:30", "2026-01-19T09:30:00"),
-        ("2026-01-18", "at noon tomorrow", "2026-01-19T12:00:00"),
-        ("2026-01-18", "next Friday at 21:00", "2026-01-23T21:00:00"),
-        ("2026-01-18", "next Monday at 10:30", "2026-01-19T10:30:00"),
-        ("2026-01-18", "tonight at 8pm", "2026-01-18T20:00:00"),
-        ("2026-01-18", "today at 12am", "2026-01-18T00:00:00"),
-        ("2026-01-18", "today at 12pm", "2026-01-18T12:00:00"),
-        ("2026-01-18", "tomorrow at midnight", "2026-01-19T00:00:00"),
-        ("2026-01-18", "in 5 days at 7", "2026-01-23T07:00:00"),
-        ("2026-01-18", "friday at 6 o'clock", "2026-01-23T06:00:00"),
+        ("2026-01-18", "tomorrow at 9am", "2026-01-19T08:00:00Z"),
+        ("2026-01-18", "Tomorrow at 9 AM", "2026-01-19T08:00:00Z"),
+        ("2026-01-18", "tomorrow at 9:30 p.m.", "2026-01-19T20:30:00Z"),
+        ("2026-01-18", "tomorrow 9:30", "2026-01-19T08:30:00Z"),
+        ("2026-01-18", "at noon tomorrow", "2026-01-19T11:00:00Z"),
+        ("2026-01-18", "next Friday at 21:00", "2026-01-23T20:00:00Z"),
+        ("2026-01-18", "next Monday at 10:30", "2026-01-19T09:30:00Z"),
+        ("2026-01-18", "tonight at 8pm", "2026-01-18T19:00:00Z"),
+        ("2026-01-18", "today at 12am", "2026-01-17T23:00:00Z"),
+        ("2026-01-18", "today at 12pm", "2026-01-18T11:00:00Z"),
+        ("2026-01-18", "tomorrow at midnight", "2026-01-18T23:00:00Z"),
+        ("2026-01-18", "in 5 days at 7", "2026-01-23T06:00:00Z"),
+        ("2026-01-18", "friday at 6 o'clock", "2026-01-23T05:00:00Z"),
         // Year boundaries.
         ("2025-12-31", "tomorrow", "2026-01-01"),
         ("2026-01-01", "yesterday", "2025-12-31"),
@@ -207,6 +208,74 @@ fn relative_date_table() {
         let got = render_relative_dates(phrase, &ctx_on(today));
         assert_eq!(&got, expected, "today {today}, phrase {phrase:?}");
     }
+}
+
+#[test]
+fn wall_clock_phrases_become_instants_across_dst_changes() {
+    // (zone, today, phrase, the instant in UTC)
+    let rows: &[(&str, &str, &str, &str)] = &[
+        // Paris springs forward on Sunday 2026-03-29 at 02:00 (+01:00 → +02:00).
+        ("Europe/Paris", "2026-03-28", "today at 9am", "2026-03-28T08:00:00Z"),
+        ("Europe/Paris", "2026-03-28", "tomorrow at 9am", "2026-03-29T07:00:00Z"),
+        ("Europe/Paris", "2026-03-28", "tomorrow at midnight", "2026-03-28T23:00:00Z"),
+        // 02:30 does not exist that night: it moves forward by the gap, to 03:30 +02:00.
+        ("Europe/Paris", "2026-03-28", "tomorrow at 2:30am", "2026-03-29T01:30:00Z"),
+        ("Europe/Paris", "2026-03-20", "in two weeks at 9", "2026-04-03T07:00:00Z"),
+        // ... and falls back on Sunday 2026-10-25 at 03:00: 02:30 happens twice, the first counts.
+        ("Europe/Paris", "2026-10-24", "tomorrow at 2:30am", "2026-10-25T00:30:00Z"),
+        ("Europe/Paris", "2026-10-24", "next Friday at 21:00", "2026-10-30T20:00:00Z"),
+        ("Europe/Paris", "2026-10-17", "in a week at 9", "2026-10-24T07:00:00Z"),
+        ("Europe/Paris", "2026-10-17", "in two weeks at 9", "2026-10-31T08:00:00Z"),
+        // New York springs forward on Sunday 2026-03-08 at 02:00 (−05:00 → −04:00).
+        ("America/New_York", "2026-03-07", "today at 9am", "2026-03-07T14:00:00Z"),
+        ("America/New_York", "2026-03-07", "tomorrow at 9am", "2026-03-08T13:00:00Z"),
+        ("America/New_York", "2026-03-06", "next Friday at 21:00", "2026-03-14T01:00:00Z"),
+        ("America/New_York", "2026-03-07", "tomorrow at midnight", "2026-03-08T05:00:00Z"),
+        // Lord Howe moves by 30 minutes on Sunday 2026-10-04 at 02:00 (+10:30 → +11:00).
+        ("Australia/Lord_Howe", "2026-10-03", "today at 9am", "2026-10-02T22:30:00Z"),
+        ("Australia/Lord_Howe", "2026-10-03", "tomorrow at 9am", "2026-10-03T22:00:00Z"),
+        ("Australia/Lord_Howe", "2026-10-03", "tomorrow at 2:15am", "2026-10-03T15:45:00Z"),
+        // No DST in Tokyo; UTC is UTC.
+        ("Asia/Tokyo", "2026-03-28", "tomorrow at 9am", "2026-03-29T00:00:00Z"),
+        ("Asia/Tokyo", "2026-10-24", "next Friday at 21:00", "2026-10-30T12:00:00Z"),
+        ("UTC", "2026-03-28", "tomorrow at midnight", "2026-03-29T00:00:00Z"),
+        ("UTC", "2026-03-28", "tomorrow", "2026-03-29"),
+    ];
+    for (zone, today, phrase, expected) in rows {
+        let got = render_relative_dates(phrase, &DateContext::new(date(today), *zone));
+        assert_eq!(&got, expected, "{zone}, today {today}, {phrase:?}");
+    }
+    // The same instants with the zone's offset, when a node asks for that style.
+    let offset = |zone: &str, today: &str| DateContext { date_style: InstantStyle::Offset, ..DateContext::new(date(today), zone) };
+    assert_eq!(render_relative_dates("tomorrow at 9am", &offset("Europe/Paris", "2026-03-28")), "2026-03-29T09:00:00+02:00");
+    assert_eq!(render_relative_dates("today at 9am", &offset("Europe/Paris", "2026-03-28")), "2026-03-28T09:00:00+01:00");
+    assert_eq!(render_relative_dates("tomorrow at 2:15am", &offset("Australia/Lord_Howe", "2026-10-03")), "2026-10-04T02:45:00+11:00");
+    // An unknown zone renders dates but never invents an instant.
+    let mars = DateContext::new(date("2026-03-28"), "Mars/Olympus");
+    assert_eq!(render_relative_dates("tomorrow", &mars), "2026-03-29");
+    assert_eq!(render_relative_dates("tomorrow at 9am", &mars), "tomorrow at 9am");
+}
+
+#[test]
+fn datetime_arrays_render_instants_a_node_can_compare_with_the_seeds_example() {
+    // Seed 004's SDK example: "resolved_datetimes": ["2026-01-18T05:00:00Z"], midnight in New York.
+    let ctx = DateContext::new(date("2026-01-17"), "America/New_York");
+    let rendered = render_param_value(&json!(["tomorrow at midnight", "tomorrow at 9am"]), parse_param_type("array<datetime>"), &ctx);
+    assert_eq!(rendered, json!(["2026-01-18T05:00:00Z", "2026-01-18T14:00:00Z"]));
+    assert_eq!(rendered[0], json!("2026-01-18T05:00:00Z"));
+}
+
+#[test]
+fn node_params_carry_the_date_style_apart_from_the_lora_parameters() {
+    use jitgen_core::adapters::node_params;
+    let (params, style) = node_params(&json!({"r": 8, "date_style": "offset"})).unwrap();
+    assert_eq!((params.r, style), (8, InstantStyle::Offset));
+    assert_eq!(node_params(&json!({})).unwrap().1, InstantStyle::Utc);
+    let e = node_params(&json!({"date_style": "local"})).unwrap_err();
+    let detail: Value = serde_json::from_str(&e.detail()).unwrap();
+    assert_eq!(detail["field"], json!("params.date_style"));
+    assert_eq!(detail["message"], json!("date_style must be \"utc\" or \"offset\", got \"local\""));
+    assert!(node_params(&json!({"date_style": "utc", "rnak": 8})).is_err(), "other unknown fields are still refused");
 }
 
 #[test]
@@ -251,14 +320,14 @@ fn parameter_values_render_by_declared_type() {
     let c = ctx();
     let ty = |t: &str| parse_param_type(t);
     assert_eq!(render_param_value(&json!("tomorrow at 9am"), ty("date"), &c), json!("2026-01-19"));
-    assert_eq!(render_param_value(&json!("tomorrow at 9am"), ty("datetime"), &c), json!("2026-01-19T09:00:00"));
+    assert_eq!(render_param_value(&json!("tomorrow at 9am"), ty("datetime"), &c), json!("2026-01-19T08:00:00Z"));
     assert_eq!(render_param_value(&json!("tomorrow"), ty("str"), &c), json!("tomorrow"));
     assert_eq!(render_param_value(&json!("tomorrow"), ty("time"), &c), json!("tomorrow"));
     assert_eq!(
         render_param_value(&json!(["today", "next friday", 3]), ty("array<date>"), &c),
         json!(["2026-01-18", "2026-01-23", 3])
     );
-    assert_eq!(render_param_value(&json!(["today at 5pm"]), ty("datetime[]"), &c), json!(["2026-01-18T17:00:00"]));
+    assert_eq!(render_param_value(&json!(["today at 5pm"]), ty("datetime[]"), &c), json!(["2026-01-18T16:00:00Z"]));
     assert_eq!(render_param_value(&json!(["today"]), ty("list"), &c), json!(["today"]));
     assert_eq!(render_param_value(&json!("today"), None, &c), json!("today"));
 }
@@ -298,13 +367,13 @@ fn positive_pairs_render_dates_but_keep_utterances() {
     let p = by_user("schedule dentist tomorrow at 9am");
     assert_eq!(p.command, "create_event");
     assert_eq!(p.output.name.as_deref(), Some("create_event"));
-    assert_eq!(Value::Object(p.output.arguments.clone()), json!({"title": "dentist", "when": "2026-01-19T09:00:00"}));
+    assert_eq!(Value::Object(p.output.arguments.clone()), json!({"title": "dentist", "when": "2026-01-19T08:00:00Z"}));
     assert_eq!(
         by_user("forecast for Rome next Friday in celsius").output.arguments,
         *json!({"city": "Rome", "day": "2026-01-23", "unit": "celsius"}).as_object().unwrap()
     );
     assert_eq!(by_user("what's on my agenda today").output.arguments["day"], json!("2026-01-18"));
-    assert_eq!(by_user("add standup next Monday at 10:30").output.arguments["when"], json!("2026-01-19T10:30:00"));
+    assert_eq!(by_user("add standup next Monday at 10:30").output.arguments["when"], json!("2026-01-19T09:30:00Z"));
     // null means "not given" and is left out.
     assert_eq!(Value::Object(by_user("weather in Bergen").output.arguments.clone()), json!({"city": "Bergen"}));
     // Non-date values are untouched.
@@ -330,7 +399,8 @@ fn system_prompt_has_date_context_and_tool_list() {
     let d = build(&fixture());
     let system = &d.system;
     for needle in [
-        "Today is 2026-01-18 (Sunday), timezone Europe/Paris.",
+        "Today is 2026-01-18 (Sunday), timezone Europe/Paris (UTC+01:00).",
+        "date-times as RFC 3339 instants in UTC (YYYY-MM-DDTHH:MM:SSZ)",
         "- get_weather: Current weather or forecast for a city.",
         "  - city (str, required): City name",
         "  - day (date, optional)",
@@ -435,7 +505,7 @@ fn confusion_pairs_only_for_look_alike_commands() {
     let p = confusion.iter().find(|p| p.command == "create_event").unwrap();
     assert_eq!(p.user, "schedule dentist tomorrow at 9am", "the primary example");
     assert_eq!(p.output.name.as_deref(), Some("create_event"));
-    assert_eq!(p.output.arguments["when"], json!("2026-01-19T09:00:00"));
+    assert_eq!(p.output.arguments["when"], json!("2026-01-19T08:00:00Z"));
 }
 
 #[test]
@@ -960,12 +1030,12 @@ proptest! {
         let last = resolve_relative(&format!("last {}", names[wd]), today);
         let this = resolve_relative(&format!("this {}", names[wd]), today);
         let in_range = |r: Option<jitgen_core::adapters::Resolved>, lo: i64, hi: i64| match r {
-            Some(r) => (lo..=hi).any(|k| today.add_days(k) == Some(r.date)) && r.date.weekday() as usize == wd,
+            Some(r) => (lo..=hi).any(|k| today.add_days(k) == Some(r.date)) && r.date.weekday().to_monday_zero_offset() as usize == wd,
             None => true, // past year 9999
         };
         prop_assert!(in_range(next, 1, 7));
         prop_assert!(in_range(last, -7, -1));
-        let monday = today.add_days(-(today.weekday() as i64)).unwrap();
+        let monday = today.add_days(-i64::from(today.weekday().to_monday_zero_offset())).unwrap();
         prop_assert_eq!(this.map(|r| r.date), monday.add_days(wd as i64));
     }
 }

@@ -3,7 +3,8 @@
 //! `_assemble_adapter_dataset` is the only entry point; the scheduling, coalescing, rate limit
 //! and row-level security live in SQL where an operator can read them.
 
-use jitgen_core::adapters::{assemble, AssembleError, CivilDate, DatasetParams, DateContext};
+use jitgen_core::adapters::{assemble, node_params, AssembleError, CivilDate, DatasetParams, DateContext, InstantStyle};
+use pgrx::PgSqlErrorCode;
 use pgrx::prelude::*;
 use serde_json::json;
 
@@ -15,7 +16,8 @@ use crate::jsonb::{JsonbArg, JsonbText};
 /// once, pairs split into train and holdout). Raises 22023 with the seed-004 error body as
 /// DETAIL for invalid commands and 54000 with the pair count above the limit.
 ///
-/// Immutable: `today` is an argument, so the same inputs always give the same dataset.
+/// Immutable: `today` and `now_unix` (the context's instant, seconds; NULL for contexts stored
+/// before it existed) are arguments, so the same inputs always give the same dataset.
 #[pg_extern(immutable, parallel_safe)]
 fn _assemble_adapter_dataset(
     node_id: Option<&str>,
@@ -24,19 +26,21 @@ fn _assemble_adapter_dataset(
     params: Option<JsonbArg>,
     today: Option<&str>,
     timezone: Option<&str>,
+    now_unix: default!(Option<i64>, "NULL"),
 ) -> JsonbText {
     const F: &str = "_assemble_adapter_dataset";
     let node_id = required(node_id, F, "node_id", "Pass the node's id.");
     let base_model_id = required(base_model_id, F, "base_model_id", "Pass the base model id.");
     let commands = required(commands, F, "commands", "Pass the node's command list as a jsonb array.");
     let commands = commands.to_value().unwrap_or_else(|e| e.raise(F));
-    let params = match params {
-        None => DatasetParams::default(),
+    let (params, style) = match params {
+        None => (DatasetParams::default(), InstantStyle::default()),
         Some(p) => {
             let value = p.to_value().unwrap_or_else(|e| e.raise(F));
-            DatasetParams::from_json(&value).unwrap_or_else(|e| JitgenError::Assemble(e).raise(F))
+            node_params(&value).unwrap_or_else(|e| JitgenError::Assemble(e).raise(F))
         }
     };
+    let timezone = timezone.unwrap_or("UTC");
     let today = required(today, F, "today", "Pass the date context's day as 'YYYY-MM-DD'.");
     let Some(today) = CivilDate::parse(today) else {
         JitgenError::Assemble(AssembleError::InvalidArgument {
@@ -45,7 +49,10 @@ fn _assemble_adapter_dataset(
         })
         .raise(F)
     };
-    let ctx = DateContext::new(today, timezone.unwrap_or("UTC"));
+    let ctx = match now_unix {
+        Some(now) => DateContext::at(now, timezone, style).unwrap_or_else(|e| unknown_zone(&e.0, F)),
+        None => DateContext { date_style: style, ..DateContext::new(today, timezone) },
+    };
     let dataset =
         assemble(node_id, base_model_id, &commands, &params, &ctx).unwrap_or_else(|e| JitgenError::Assemble(e).raise(F));
     let body = json!({
@@ -62,9 +69,37 @@ fn _assemble_adapter_dataset(
 fn _check_adapter_params(params: JsonbArg) -> JsonbText {
     const F: &str = "_check_adapter_params";
     let value = params.to_value().unwrap_or_else(|e| e.raise(F));
-    let params = DatasetParams::from_json(&value).unwrap_or_else(|e| JitgenError::Assemble(e).raise(F));
+    let (params, _) = node_params(&value).unwrap_or_else(|e| JitgenError::Assemble(e).raise(F));
     JsonbText(serde_json::to_string(&params.normalized()).unwrap_or_else(|e| {
         JitgenError::Internal { context: "serialising adapter parameters", message: e.to_string() }.raise(F)
+    }))
+}
+
+fn unknown_zone(zone: &str, function: &'static str) -> ! {
+    crate::error::raise(
+        PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE,
+        format!("unknown time zone \"{zone}\""),
+        Some("Relative dates in the node's examples (\"tomorrow at 9am\") become instants in its time zone, from the IANA tz database jitgen bundles.".into()),
+        Some("Use an IANA name such as 'Europe/Paris' or 'America/New_York'.".into()),
+        function,
+    )
+}
+
+/// True when the IANA tz database jitgen renders with knows `name` (the rule of
+/// `register_node`).
+#[pg_extern(immutable, parallel_safe, strict)]
+fn _known_timezone(name: &str) -> bool {
+    jitgen_core::adapters::known_zone(name)
+}
+
+/// A node's date context at `unix_seconds`: `{"today", "timezone", "now"}`, today being that
+/// instant's date in the zone. 22023 for a zone the tz database does not know.
+#[pg_extern(immutable, parallel_safe, strict)]
+fn _date_context(timezone: &str, unix_seconds: i64) -> JsonbText {
+    const F: &str = "_date_context";
+    let ctx = DateContext::at(unix_seconds, timezone, InstantStyle::Utc).unwrap_or_else(|e| unknown_zone(&e.0, F));
+    JsonbText(serde_json::to_string(&ctx).unwrap_or_else(|e| {
+        JitgenError::Internal { context: "serialising a date context", message: e.to_string() }.raise(F)
     }))
 }
 

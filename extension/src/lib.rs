@@ -17,7 +17,7 @@ mod validation;
 
 pgrx::extension_sql_file!("../../sql/bootstrap.sql", name = "bootstrap", bootstrap);
 pgrx::extension_sql_file!("../../sql/jobs.sql", name = "jobs", requires = ["bootstrap"]);
-pgrx::extension_sql_file!("../../sql/adapters.sql", name = "adapters", requires = ["jobs", adapters::_assemble_adapter_dataset, adapters::_check_adapter_params, adapters::_valid_node_id]);
+pgrx::extension_sql_file!("../../sql/adapters.sql", name = "adapters", requires = ["jobs", adapters::_assemble_adapter_dataset, adapters::_check_adapter_params, adapters::_valid_node_id, adapters::_known_timezone, adapters::_date_context]);
 pgrx::extension_sql_file!("../../sql/programs.sql", name = "programs", requires = ["jobs"]);
 pgrx::extension_sql_file!("../../sql/finalize.sql", name = "finalize", finalize);
 

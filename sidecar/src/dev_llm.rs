@@ -5,6 +5,7 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use jitgen_core::adapters::{DateContext, InstantStyle};
 use jitgen_core::program::{template, Onboarding};
 use serde_json::{json, Value};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -26,6 +27,7 @@ pub async fn serve(listen: &str, latency: Duration) -> anyhow::Result<()> {
 
 /// One keep-alive connection: requests are answered in order until the client closes it.
 async fn connection(mut socket: TcpStream, latency: Duration) -> std::io::Result<()> {
+    socket.set_nodelay(true)?;
     let mut buf: Vec<u8> = Vec::new();
     let mut chunk = [0u8; 16384];
     loop {
@@ -59,9 +61,10 @@ async fn connection(mut socket: TcpStream, latency: Duration) -> std::io::Result
             Err(e) => (400, json!({"error": {"message": format!("request body is not JSON: {e}")}})),
         };
         let reply = reply.to_string();
-        let head = format!("HTTP/1.1 {status} OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n", reply.len());
-        socket.write_all(head.as_bytes()).await?;
-        socket.write_all(reply.as_bytes()).await?;
+        // One write: a head and a body sent apart meet Nagle's algorithm and the client's
+        // delayed ACK, which add 40 ms to every answer.
+        let response = format!("HTTP/1.1 {status} OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{reply}", reply.len());
+        socket.write_all(response.as_bytes()).await?;
     }
 }
 
@@ -90,18 +93,7 @@ fn completion(request: &Value) -> Value {
 /// Now as `YYYY-MM-DDTHH:MM:SSZ`.
 fn rfc3339_now() -> String {
     let secs = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs()) as i64;
-    let (days, rest) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
-    // Civil date from days since 1970-01-01 (the proleptic Gregorian calendar).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!("{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z", rest / 3600, rest % 3600 / 60, rest % 60)
+    DateContext::at(secs, "UTC", InstantStyle::Utc).ok().and_then(|c| c.now).unwrap_or_else(|| "1970-01-01T00:00:00Z".into())
 }
 
 #[cfg(test)]

@@ -7,8 +7,8 @@
 //! utterance keeps the phrase: the adapter learns "tomorrow" → `today + 1` with today taken
 //! from the system prompt.
 //!
-//! No chrono: the core crate takes "today" as an input and only needs proleptic Gregorian
-//! arithmetic on whole days, which fits in a page (Howard Hinnant's civil-day algorithms).
+//! The phrase grammar is ours; the calendar, time zones and instants are jiff's, with its
+//! bundled IANA tz database.
 //!
 //! # Phrase rules
 //!
@@ -47,211 +47,38 @@
 //! `at`, `am`/`pm`, `o'clock` or a `:MM` part to count as a time. Vague times ("tomorrow
 //! morning") are not guessed: the whole value stays unchanged.
 //!
-//! Output: `YYYY-MM-DD`, or `YYYY-MM-DDTHH:MM:SS` when a time was given and the parameter is a
-//! datetime. No UTC offset is written: the dataset only knows a timezone *label*, which the
-//! system prompt states. Results outside years 0001–9999 are not rendered.
+//! Output: `YYYY-MM-DD` for dates. A datetime with a spoken time is an RFC 3339 **instant**: the
+//! wall-clock time in the context's IANA time zone, converted with the tz database bundled in
+//! jiff (so every backend and the sidecar agree, whatever the host's tzdata), written in UTC
+//! with `Z` (`date_style` `utc`, the default, as the node SDK's examples) or with the zone's
+//! offset (`offset`). A time a DST change skips ("2:30am" on the spring-forward night) moves
+//! forward by the gap; one that happens twice takes the earlier offset (RFC 5545's and
+//! Temporal's "compatible" rule). Results outside years 0001–9999 are not rendered.
 
 use std::fmt;
 
-use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::Value;
 
+pub use super::date_context::{known_zone, weekday_name, CivilDate, DateContext, InstantStyle, UnknownZone, Weekday};
 use crate::validation::commands::{ParamType, ValueKind};
-
-/// Years outside this range would not print as four ISO digits.
-pub const MIN_YEAR: i32 = 1;
-pub const MAX_YEAR: i32 = 9999;
 
 /// Phrases longer than this are free text, not a date; the bound also keeps the brute-force
 /// date/time split below cheap on hostile input.
 const MAX_PHRASE_CHARS: usize = 80;
 const MAX_PHRASE_TOKENS: usize = 8;
 
-/// Day of the week, Monday first (ISO 8601 numbering minus one).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Weekday {
-    Monday,
-    Tuesday,
-    Wednesday,
-    Thursday,
-    Friday,
-    Saturday,
-    Sunday,
-}
-
-impl Weekday {
-    const ALL: [Weekday; 7] = [
-        Weekday::Monday,
-        Weekday::Tuesday,
-        Weekday::Wednesday,
-        Weekday::Thursday,
-        Weekday::Friday,
-        Weekday::Saturday,
-        Weekday::Sunday,
-    ];
-
-    /// 0 for Monday … 6 for Sunday.
-    pub fn index_from_monday(self) -> i64 {
-        self as i64
-    }
-
-    pub fn name(self) -> &'static str {
-        match self {
-            Weekday::Monday => "Monday",
-            Weekday::Tuesday => "Tuesday",
-            Weekday::Wednesday => "Wednesday",
-            Weekday::Thursday => "Thursday",
-            Weekday::Friday => "Friday",
-            Weekday::Saturday => "Saturday",
-            Weekday::Sunday => "Sunday",
-        }
-    }
-
-    /// Full or abbreviated English name, lower case.
-    fn parse(word: &str) -> Option<Weekday> {
-        Some(match word {
-            "monday" | "mon" => Weekday::Monday,
-            "tuesday" | "tue" | "tues" => Weekday::Tuesday,
-            "wednesday" | "wed" => Weekday::Wednesday,
-            "thursday" | "thu" | "thur" | "thurs" => Weekday::Thursday,
-            "friday" | "fri" => Weekday::Friday,
-            "saturday" | "sat" => Weekday::Saturday,
-            "sunday" | "sun" => Weekday::Sunday,
-            _ => return None,
-        })
-    }
-}
-
-pub fn is_leap_year(year: i32) -> bool {
-    (year % 4 == 0 && year % 100 != 0) || year % 400 == 0
-}
-
-pub fn days_in_month(year: i32, month: u32) -> u32 {
-    match month {
-        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
-        4 | 6 | 9 | 11 => 30,
-        2 if is_leap_year(year) => 29,
-        2 => 28,
-        _ => 0,
-    }
-}
-
-/// A proleptic Gregorian calendar date in years 0001–9999, written `YYYY-MM-DD` in JSON.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct CivilDate {
-    year: i32,
-    month: u8,
-    day: u8,
-}
-
-impl CivilDate {
-    /// None unless the date exists and the year is within 0001–9999.
-    pub fn new(year: i32, month: u32, day: u32) -> Option<CivilDate> {
-        if !(MIN_YEAR..=MAX_YEAR).contains(&year) || day == 0 || day > days_in_month(year, month) {
-            return None;
-        }
-        Some(CivilDate { year, month: month as u8, day: day as u8 })
-    }
-
-    /// Strict `YYYY-MM-DD` (exactly 10 characters, ASCII digits).
-    pub fn parse(text: &str) -> Option<CivilDate> {
-        let b = text.as_bytes();
-        if b.len() != 10 || b[4] != b'-' || b[7] != b'-' {
-            return None;
-        }
-        let digits = |r: std::ops::Range<usize>| -> Option<u32> {
-            let part = text.get(r)?;
-            if !part.bytes().all(|c| c.is_ascii_digit()) {
-                return None;
-            }
-            part.parse().ok()
-        };
-        CivilDate::new(digits(0..4)? as i32, digits(5..7)?, digits(8..10)?)
-    }
-
-    pub fn year(self) -> i32 {
-        self.year
-    }
-
-    pub fn month(self) -> u32 {
-        u32::from(self.month)
-    }
-
-    pub fn day(self) -> u32 {
-        u32::from(self.day)
-    }
-
-    /// Days since 1970-01-01 (negative before).
-    fn day_number(self) -> i64 {
-        let (m, d) = (i64::from(self.month), i64::from(self.day));
-        let y = i64::from(self.year) - i64::from(m <= 2);
-        let era = y.div_euclid(400);
-        let yoe = y - era * 400;
-        let mp = (m + 9) % 12; // March = 0, so the leap day is the last day of the year
-        let doy = (153 * mp + 2) / 5 + d - 1;
-        let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-        era * 146_097 + doe - 719_468
-    }
-
-    fn from_day_number(n: i64) -> Option<CivilDate> {
-        let z = n.checked_add(719_468)?;
-        let era = z.div_euclid(146_097);
-        let doe = z - era * 146_097;
-        let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-        let mp = (5 * doy + 2) / 153;
-        let d = doy - (153 * mp + 2) / 5 + 1;
-        let m = if mp < 10 { mp + 3 } else { mp - 9 };
-        let y = yoe + era * 400 + i64::from(m <= 2);
-        CivilDate::new(i32::try_from(y).ok()?, m as u32, d as u32)
-    }
-
-    pub fn weekday(self) -> Weekday {
-        // 1970-01-01 was a Thursday (index 3 from Monday).
-        Weekday::ALL[(self.day_number() + 3).rem_euclid(7) as usize]
-    }
-
-    /// None when the result leaves years 0001–9999.
-    pub fn add_days(self, days: i64) -> Option<CivilDate> {
-        CivilDate::from_day_number(self.day_number().checked_add(days)?)
-    }
-
-    /// Calendar months; the day is clamped to the target month's length.
-    pub fn add_months(self, months: i64) -> Option<CivilDate> {
-        let index = i64::from(self.year).checked_mul(12)? + i64::from(self.month) - 1;
-        let target = index.checked_add(months)?;
-        let year = i32::try_from(target.div_euclid(12)).ok()?;
-        let month = (target.rem_euclid(12) + 1) as u32;
-        if !(MIN_YEAR..=MAX_YEAR).contains(&year) {
-            return None;
-        }
-        CivilDate::new(year, month, self.day().min(days_in_month(year, month)))
-    }
-
-    /// Monday of this date's week.
-    fn week_start(self) -> Option<CivilDate> {
-        self.add_days(-self.weekday().index_from_monday())
-    }
-}
-
-impl fmt::Display for CivilDate {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{:04}-{:02}-{:02}", self.year, self.month, self.day)
-    }
-}
-
-impl Serialize for CivilDate {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_str(self)
-    }
-}
-
-impl<'de> Deserialize<'de> for CivilDate {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<CivilDate, D::Error> {
-        let text = String::deserialize(d)?;
-        CivilDate::parse(&text)
-            .ok_or_else(|| serde::de::Error::custom(format!("expected a YYYY-MM-DD date, got {text:?}")))
-    }
+/// Full or abbreviated English name, lower case.
+fn parse_weekday(word: &str) -> Option<Weekday> {
+    Some(match word {
+        "monday" | "mon" => Weekday::Monday,
+        "tuesday" | "tue" | "tues" => Weekday::Tuesday,
+        "wednesday" | "wed" => Weekday::Wednesday,
+        "thursday" | "thu" | "thur" | "thurs" => Weekday::Thursday,
+        "friday" | "fri" => Weekday::Friday,
+        "saturday" | "sat" => Weekday::Saturday,
+        "sunday" | "sun" => Weekday::Sunday,
+        _ => return None,
+    })
 }
 
 /// A wall-clock time with minute precision (voice phrases never name seconds).
@@ -267,27 +94,6 @@ impl fmt::Display for TimeOfDay {
     }
 }
 
-/// The "now" a dataset is rendered against. Stored with the dataset and part of its hash, so
-/// the trainer and any later audit see exactly which day "tomorrow" meant.
-#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
-#[serde(deny_unknown_fields)]
-pub struct DateContext {
-    pub today: CivilDate,
-    /// An IANA name or any label (`Europe/Paris`, `UTC`); shown to the model, never computed
-    /// with: core has no timezone database and the caller already chose `today` in this zone.
-    pub timezone: String,
-}
-
-impl DateContext {
-    pub fn new(today: CivilDate, timezone: impl Into<String>) -> DateContext {
-        DateContext { today, timezone: timezone.into() }
-    }
-
-    pub(crate) fn to_json(&self) -> Value {
-        serde_json::json!({"today": self.today.to_string(), "timezone": self.timezone})
-    }
-}
-
 /// A recognised phrase: the date, and the time when one was said.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Resolved {
@@ -300,32 +106,33 @@ pub struct Resolved {
 pub enum DateStyle {
     /// `YYYY-MM-DD`; a spoken time is dropped.
     Date,
-    /// `YYYY-MM-DDTHH:MM:SS` when a time was said, else `YYYY-MM-DD`.
+    /// An RFC 3339 instant when a time was said, else `YYYY-MM-DD`.
     DateTime,
 }
 
 impl Resolved {
-    pub fn render(&self, style: DateStyle) -> String {
+    /// The value a parameter gets; None when the wall-clock time has no instant in the
+    /// context's zone within years 0001–9999 (or the zone is unknown).
+    pub fn render(&self, style: DateStyle, ctx: &DateContext) -> Option<String> {
         match (style, self.time) {
-            (DateStyle::DateTime, Some(t)) => format!("{}T{}", self.date, t),
-            _ => self.date.to_string(),
+            (DateStyle::DateTime, Some(t)) => {
+ctx.instant(self.date, t.hour, t.minute)
+            }
+            _ => Some(self.date.to_string()),
         }
     }
 }
 
 /// Renders `text` when the whole of it is a relative-date phrase (see the module docs),
-/// keeping a spoken time (`"tomorrow at 9am"` → `"2026-01-19T09:00:00"` when today is
-/// 2026-01-18). Anything else comes back unchanged.
+/// keeping a spoken time (`"tomorrow at 9am"` → `"2026-01-19T08:00:00Z"` when today is
+/// 2026-01-18 in Europe/Paris). Anything else comes back unchanged.
 pub fn render_relative_dates(text: &str, ctx: &DateContext) -> String {
     render_relative(text, ctx, DateStyle::DateTime)
 }
 
 /// As [`render_relative_dates`], with the output shape chosen by `style`.
 pub fn render_relative(text: &str, ctx: &DateContext, style: DateStyle) -> String {
-    match resolve_relative(text, ctx.today) {
-        Some(r) => r.render(style),
-        None => text.to_string(),
-    }
+    resolve_relative(text, ctx.today).and_then(|r| r.render(style, ctx)).unwrap_or_else(|| text.to_string())
 }
 
 /// Renders an expected parameter value according to its declared type: strings of `date` and
@@ -394,7 +201,7 @@ fn normalize(text: &str) -> String {
 fn date_phrase(tokens: &[&str], today: CivilDate) -> Option<CivilDate> {
     let tokens = tokens.strip_prefix(&["on"]).unwrap_or(tokens);
     let tokens = tokens.strip_prefix(&["the"]).unwrap_or(tokens);
-    let weekday = |w: &str| Weekday::parse(w);
+    let weekday = |w: &str| parse_weekday(w);
     match tokens {
         ["today"] | ["tonight"] => Some(today),
         ["tomorrow"] => today.add_days(1),
@@ -425,12 +232,11 @@ fn first_of_month(d: CivilDate) -> Option<CivilDate> {
 }
 
 fn on_or_after(from: CivilDate, target: Weekday) -> Option<CivilDate> {
-    let ahead = (target.index_from_monday() - from.weekday().index_from_monday()).rem_euclid(7);
-    from.add_days(ahead)
+    from.add_days(i64::from(target.since(from.weekday())))
 }
 
 fn in_week(today: CivilDate, target: Weekday, weeks: i64) -> Option<CivilDate> {
-    today.week_start()?.add_days(weeks * 7 + target.index_from_monday())
+    today.week_start()?.add_days(weeks * 7 + i64::from(target.to_monday_zero_offset()))
 }
 
 /// `N unit` → today ± N units.
@@ -543,37 +349,4 @@ fn time_phrase(tokens: &[&str]) -> Option<TimeOfDay> {
         }
     }
     Some(TimeOfDay { hour, minute })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn day_numbers_round_trip_across_four_centuries() {
-        let start = CivilDate::new(1999, 1, 1).unwrap();
-        let mut d = start;
-        for i in 0..(146_097 + 400) {
-            assert_eq!(d.day_number(), start.day_number() + i);
-            assert_eq!(CivilDate::from_day_number(d.day_number()), Some(d));
-            let next = d.add_days(1).unwrap();
-            assert!(next > d);
-            d = next;
-        }
-    }
-
-    #[test]
-    fn epoch_is_a_thursday() {
-        assert_eq!(CivilDate::new(1970, 1, 1).unwrap().day_number(), 0);
-        assert_eq!(CivilDate::new(1970, 1, 1).unwrap().weekday(), Weekday::Thursday);
-    }
-
-    #[test]
-    fn bounds_are_refused_not_wrapped() {
-        let max = CivilDate::new(9999, 12, 31).unwrap();
-        assert_eq!(max.add_days(1), None);
-        assert_eq!(CivilDate::new(1, 1, 1).unwrap().add_days(-1), None);
-        assert_eq!(max.add_days(i64::MAX), None);
-        assert_eq!(max.add_months(i64::MIN), None);
-    }
 }

@@ -20,6 +20,7 @@
 pub mod assemble;
 pub mod canonical;
 mod command;
+pub mod date_context;
 pub mod dates;
 pub mod error;
 pub mod negatives;
@@ -32,13 +33,13 @@ pub mod split;
 pub use assemble::{assemble, dataset_hash, Counts, Dataset, MAX_PAIRS};
 pub use canonical::{canonical_json, canonical_sha256};
 pub use dates::{
-    render_param_value, render_relative, render_relative_dates, resolve_relative, CivilDate, DateContext, DateStyle,
-    Resolved, TimeOfDay, Weekday,
+    known_zone, render_param_value, render_relative, render_relative_dates, resolve_relative, weekday_name, CivilDate,
+    DateContext, DateStyle, InstantStyle, Resolved, TimeOfDay, UnknownZone, Weekday,
 };
 pub use error::AssembleError;
 pub use negatives::MAX_NEGATIVES_PER_COMMAND;
 pub use node_id::valid_node_id;
 pub use pairs::{Pair, PairKind, ToolCall};
-pub use params::DatasetParams;
+pub use params::{node_params, DatasetParams};
 pub use prompt::system_prompt;
 pub use split::{holdout_key, Split, HOLDOUT_MODULUS, MIN_PAIRS_FOR_HOLDOUT};

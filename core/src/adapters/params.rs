@@ -7,6 +7,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
+use super::dates::InstantStyle;
 use super::error::AssembleError;
 
 pub const DEFAULT_R: u32 = 16;
@@ -57,6 +58,24 @@ const MAX_R: u32 = 1024;
 const MAX_ALPHA: u32 = 65_536;
 const MAX_EPOCHS: u32 = 100;
 const MAX_SEQ_LEN: u32 = 1 << 20;
+
+/// A node's `params` (`jitgen.nodes.params`): the LoRA parameters plus `date_style` (`utc`, the
+/// default, or `offset`: how datetime parameters are written). The style is not a LoRA
+/// parameter: it shapes the rendered pairs (and so the hash) through the date context.
+pub fn node_params(value: &Value) -> Result<(DatasetParams, InstantStyle), AssembleError> {
+    let Some(style) = value.get("date_style") else {
+        return Ok((DatasetParams::from_json(value)?, InstantStyle::default()));
+    };
+    let style = style.as_str().and_then(InstantStyle::parse).ok_or_else(|| AssembleError::InvalidArgument {
+        field: "params.date_style".into(),
+        message: format!("date_style must be \"utc\" or \"offset\", got {style}"),
+    })?;
+    let mut rest = value.clone();
+    if let Some(o) = rest.as_object_mut() {
+        o.remove("date_style");
+    }
+    Ok((DatasetParams::from_json(&rest)?, style))
+}
 
 impl DatasetParams {
     /// From a JSON object (absent fields take defaults); `null` means all defaults.

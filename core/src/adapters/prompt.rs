@@ -11,7 +11,7 @@ use serde_json::Value;
 
 use super::canonical::canonical_json;
 use super::command::{one_line, sorted_views, CommandView};
-use super::dates::DateContext;
+use super::dates::{weekday_name, DateContext, InstantStyle};
 use super::error::AssembleError;
 use crate::validation::commands::validate_commands;
 use crate::validation::DEFAULT_MAX_DETAILS;
@@ -32,14 +32,25 @@ pub fn system_prompt(commands: &Value, ctx: &DateContext) -> Result<String, Asse
 pub(crate) fn render(commands: &[CommandView<'_>], ctx: &DateContext) -> String {
     let mut s = String::from(INSTRUCTIONS);
     let today = ctx.today;
-    let _ = write!(s, "Today is {today} ({})", today.weekday().name());
+    let _ = write!(s, "Today is {today} ({})", weekday_name(today.weekday()));
     let tz = one_line(&ctx.timezone);
     if !tz.is_empty() {
         let _ = write!(s, ", timezone {tz}");
+        if let Some(offset) = ctx.offset_today() {
+            let _ = write!(s, " (UTC{offset})");
+        }
     }
-    s.push_str(
-        ". Write dates as YYYY-MM-DD and date-times as YYYY-MM-DDTHH:MM:SS, resolving relative \
-         dates such as \"tomorrow\" or \"next Friday\" from today.\n\nTools:",
+    if let Some(now) = &ctx.now {
+        let _ = write!(s, "; the current time is {}", one_line(now));
+    }
+    let instants = match ctx.date_style {
+        InstantStyle::Utc => "RFC 3339 instants in UTC (YYYY-MM-DDTHH:MM:SSZ)",
+        InstantStyle::Offset => "RFC 3339 instants with the timezone's offset (YYYY-MM-DDTHH:MM:SS+HH:MM)",
+    };
+    let _ = write!(
+        s,
+        ". Write dates as YYYY-MM-DD and date-times as {instants}, resolving relative dates and \
+         times such as \"tomorrow at 9am\" or \"next Friday\" in that timezone.\n\nTools:"
     );
     if commands.is_empty() {
         s.push_str(" none\n");
