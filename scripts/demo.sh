@@ -29,6 +29,19 @@ log "GET /metrics"
 curl -s "http://127.0.0.1:$metrics_port/metrics" | grep -v '^#'
 kill -TERM "$worker"; wait "$worker" || true
 
+log "program generation (seed 002): onboarding -> trigger -> jitgen run -> LLM -> validated program under RLS"
+llm_out="$(mktemp /tmp/jitgen-dev-llm.XXXXXX)"
+target/release/jitgen dev-llm --latency-ms 300 >"$llm_out" &
+dev_llm=$!
+for _ in $(seq 1 200); do [ -s "$llm_out" ] && break; sleep 0.05; done
+LLM_API_ENDPOINT="$(head -1 "$llm_out")" LLM_API_KEY=demo-key JITGEN_METRICS_ADDR=off JITGEN_LOG=warn \
+    target/release/jitgen run &
+worker=$!
+psql -X -v ON_ERROR_STOP=0 -e -f demo/programs.sql
+kill -TERM "$worker"; wait "$worker" || true
+kill "$dev_llm"; wait "$dev_llm" 2>/dev/null || true
+rm -f "$llm_out"
+
 log "adapters (seed 004): commands -> dataset in SQL -> training job -> S3 -> MQTT -> download"
 start_s3
 start_mqtt
