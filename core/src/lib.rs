@@ -1,4 +1,5 @@
 pub mod adapters;
+pub mod content;
 pub mod identity;
 pub mod llm;
 pub mod program;
