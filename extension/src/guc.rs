@@ -14,6 +14,7 @@ static LLM_TIMEOUT_MS: GucSetting<i32> = GucSetting::<i32>::new(5000);
 static APP_ID: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(None);
 static USER_ID: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(None);
 static PROGRAM_DAILY_LIMIT: GucSetting<i32> = GucSetting::<i32>::new(5);
+static CONTENT_CACHE_TTL: GucSetting<i32> = GucSetting::<i32>::new(3600);
 
 const DEFAULT_ENDPOINT: &str = "https://api.openai.com/v1/chat/completions";
 const DEFAULT_MODEL: &str = "gpt-4o-mini";
@@ -54,6 +55,11 @@ pub fn app_id() -> Option<String> {
 /// Programs one user may have generated per rolling 24 hours (0: no limit).
 pub fn program_daily_limit() -> i32 {
     PROGRAM_DAILY_LIMIT.get().max(0)
+}
+
+/// How long a completed content request answers repeats of itself, in seconds.
+pub fn content_cache_ttl_seconds() -> i32 {
+    CONTENT_CACHE_TTL.get().max(0)
 }
 
 /// Largest jsonb document (uncompressed bytes) the validators accept.
@@ -126,6 +132,16 @@ pub fn init() {
         100_000,
         GucContext::Suset,
         GucFlags::default(),
+    );
+    GucRegistry::define_int_guc(
+        c"jitgen.content_cache_ttl",
+        c"How long a completed content request answers repeats of itself (superusers only).",
+        c"Within it, request_content with the same concept, trigger and content types returns the same job.",
+        &CONTENT_CACHE_TTL,
+        0,
+        i32::MAX,
+        GucContext::Suset,
+        GucFlags::UNIT_S,
     );
     GucRegistry::define_int_guc(
         c"jitgen.max_document_bytes",

@@ -5,6 +5,7 @@ use pgrx::prelude::*;
 ::pgrx::pg_module_magic!(name, version);
 
 mod adapters;
+mod content;
 mod error;
 mod guc;
 mod identity;
@@ -19,6 +20,7 @@ pgrx::extension_sql_file!("../../sql/bootstrap.sql", name = "bootstrap", bootstr
 pgrx::extension_sql_file!("../../sql/jobs.sql", name = "jobs", requires = ["bootstrap"]);
 pgrx::extension_sql_file!("../../sql/adapters.sql", name = "adapters", requires = ["jobs", adapters::_assemble_adapter_dataset, adapters::_check_adapter_params, adapters::_valid_node_id, adapters::_known_timezone, adapters::_date_context]);
 pgrx::extension_sql_file!("../../sql/programs.sql", name = "programs", requires = ["jobs"]);
+pgrx::extension_sql_file!("../../sql/content.sql", name = "content", requires = ["jobs", content::request_content, content::atom_types_for]);
 pgrx::extension_sql_file!("../../sql/finalize.sql", name = "finalize", finalize);
 
 #[pg_guard]

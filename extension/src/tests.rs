@@ -35,7 +35,7 @@ const GOOD_ADJUSTMENT: &str = r#"{"intensityModifier":0.95,"setModifier":-1,"ski
 #[pg_test]
 fn builtins_are_registered_as_version_1() {
     let names = json_of("SELECT jsonb_agg(name ORDER BY name) FROM jitgen.schemas WHERE builtin AND version = 1");
-    assert_eq!(names, json!(["command_schema", "jit_adjustment", "training_program"]));
+    assert_eq!(names, json!(["command_schema", "jit_adjustment", "learning_atom", "training_program"]));
 }
 
 #[pg_test]

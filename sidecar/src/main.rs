@@ -4,6 +4,7 @@
 mod bench;
 mod delivery;
 mod dev_llm;
+mod generate;
 mod llm;
 mod migrate;
 mod status;
@@ -40,6 +41,11 @@ enum Command {
         #[arg(long, default_value_t = 200)]
         latency_ms: u64,
     },
+    /// Fill content gaps (seed 003): list them, generate atoms for a concept, show statistics.
+    Generate {
+        #[command(subcommand)]
+        what: GenerateCommand,
+    },
     /// Measure queue latency and throughput against a raw pgmq loop (bench/queue.sh).
     BenchQueue {
         #[arg(long, default_value_t = 300)]
@@ -49,6 +55,37 @@ enum Command {
         #[arg(long, default_value_t = 4)]
         connections: usize,
     },
+}
+
+#[derive(Subcommand)]
+enum GenerateCommand {
+    /// List concepts with fewer atoms than --min-atoms and, after confirmation, fill them.
+    Gaps {
+        #[arg(long, default_value_t = 3)]
+        min_atoms: i32,
+        /// Only concepts of this cluster (uuid).
+        #[arg(long)]
+        cluster: Option<String>,
+        /// List only.
+        #[arg(long)]
+        dry_run: bool,
+        /// Do not ask before generating.
+        #[arg(long)]
+        yes: bool,
+    },
+    /// Generate atoms for one concept.
+    Concept {
+        id: String,
+        #[arg(long, default_value_t = 3)]
+        count: i32,
+        /// practice, explanation or worked_example.
+        #[arg(long = "type")]
+        content_type: Option<String>,
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Atoms in all, generated just in time, by trigger.
+    Stats,
 }
 
 #[tokio::main]
@@ -85,6 +122,21 @@ async fn main() -> anyhow::Result<()> {
             result?;
         }
         Command::DevLlm { listen, latency_ms } => dev_llm::serve(&listen, std::time::Duration::from_millis(latency_ms)).await?,
+        Command::Generate { what } => {
+            let outcome = match what {
+                GenerateCommand::Gaps { min_atoms, cluster, dry_run, yes } => {
+                    generate::gaps(&cli.database_url, min_atoms, cluster.as_deref(), dry_run, yes).await?
+                }
+                GenerateCommand::Concept { id, count, content_type, dry_run } => {
+                    generate::concept(&cli.database_url, &id, count, content_type.as_deref(), dry_run).await?
+                }
+                GenerateCommand::Stats => generate::stats(&cli.database_url).await?,
+            };
+            if let generate::Outcome::NotFound(message) = outcome {
+                eprintln!("error: {message}");
+                std::process::exit(generate::EXIT_NOT_FOUND);
+            }
+        }
         Command::Status => print!("{}", status::report(&cli.database_url).await?),
         Command::BenchQueue { samples, jobs, connections } => {
             print!("{}", bench::queue(&cli.database_url, samples, jobs, connections).await?)

@@ -316,3 +316,35 @@ mod tests {
         assert_eq!(normalized_front("What is OSPF"), normalized_front("what is ospf?"));
     }
 }
+
+#[cfg(test)]
+mod atom_shapes {
+    use serde_json::{json, Value};
+
+    use crate::validation::builtin::Builtin;
+
+    fn valid(atom: Value) -> bool {
+        Builtin::LearningAtom.compiled().validate(&atom, 20).is_valid()
+    }
+
+    #[test]
+    fn each_atom_type_has_its_shape() {
+        assert!(valid(json!({"atom_type": "flashcard", "front": "What does OSPF stand for?", "back": "Open Shortest Path First"})));
+        assert!(!valid(json!({"atom_type": "flashcard", "front": "Q"})));
+        let option = |t: &str, c: bool| json!({"text": t, "correct": c});
+        assert!(valid(json!({"atom_type": "mcq", "front": "Pick one", "options": [option("a", true), option("b", false), option("c", false)]})));
+        assert!(!valid(json!({"atom_type": "mcq", "front": "Two right", "options": [option("a", true), option("b", true), option("c", false)]})));
+        assert!(!valid(json!({"atom_type": "mcq", "front": "None right", "options": [option("a", false), option("b", false), option("c", false)]})));
+        assert!(!valid(json!({"atom_type": "mcq", "front": "Too few", "options": [option("a", true), option("b", false)]})));
+        assert!(valid(json!({"atom_type": "cloze", "front": "A {{c1::router}} forwards packets"})));
+        assert!(!valid(json!({"atom_type": "cloze", "front": "A router forwards packets"})));
+        assert!(valid(json!({"atom_type": "true_false", "front": "TCP is connectionless", "answer": false})));
+        assert!(!valid(json!({"atom_type": "true_false", "front": "TCP is connectionless", "answer": "no"})));
+        assert!(valid(json!({"atom_type": "compare", "front": "Which is faster?", "items": ["RIP", "OSPF"], "back": "OSPF converges faster"})));
+        assert!(!valid(json!({"atom_type": "compare", "front": "Which?", "items": ["RIP"], "back": "x"})));
+        assert!(valid(json!({"atom_type": "parsons", "front": "Order the steps", "lines": ["enable", "configure terminal"]})));
+        assert!(valid(json!({"atom_type": "numeric", "front": "Hosts in a /26?", "answer": 62, "tolerance": 0})));
+        assert!(!valid(json!({"atom_type": "numeric", "front": "Hosts in a /26?", "answer": 62})));
+        assert!(!valid(json!({"atom_type": "essay", "front": "Discuss"})));
+    }
+}

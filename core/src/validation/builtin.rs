@@ -14,16 +14,18 @@ pub enum Builtin {
     JitAdjustment,
     TrainingProgram,
     CommandSchema,
+    LearningAtom,
 }
 
 impl Builtin {
-    pub const ALL: [Builtin; 3] = [Builtin::JitAdjustment, Builtin::TrainingProgram, Builtin::CommandSchema];
+    pub const ALL: [Builtin; 4] = [Builtin::JitAdjustment, Builtin::TrainingProgram, Builtin::CommandSchema, Builtin::LearningAtom];
 
     pub fn name(self) -> &'static str {
         match self {
             Builtin::JitAdjustment => "jit_adjustment",
             Builtin::TrainingProgram => "training_program",
             Builtin::CommandSchema => "command_schema",
+            Builtin::LearningAtom => "learning_atom",
         }
     }
 
@@ -37,6 +39,7 @@ impl Builtin {
             Builtin::JitAdjustment => include_str!("builtin/jit_adjustment.json"),
             Builtin::TrainingProgram => include_str!("builtin/training_program.json"),
             Builtin::CommandSchema => include_str!("builtin/command_schema.json"),
+            Builtin::LearningAtom => include_str!("builtin/learning_atom.json"),
         }
     }
 
@@ -46,7 +49,7 @@ impl Builtin {
 
     /// Compiled once per process; built-ins never change at run time.
     pub fn compiled(self) -> &'static CompiledSchema {
-        static CELLS: [OnceLock<CompiledSchema>; 3] = [OnceLock::new(), OnceLock::new(), OnceLock::new()];
+        static CELLS: [OnceLock<CompiledSchema>; 4] = [OnceLock::new(), OnceLock::new(), OnceLock::new(), OnceLock::new()];
         CELLS[self as usize].get_or_init(|| {
             CompiledSchema::compile_with(&self.schema(), true).expect("built-in schema compiles").with_builtin(self)
         })
@@ -58,6 +61,7 @@ impl Builtin {
             Builtin::JitAdjustment => {}
             Builtin::TrainingProgram => program::check_cross_fields(doc, base, report),
             Builtin::CommandSchema => commands::check_single(doc, base, report),
+            Builtin::LearningAtom => {}
         }
     }
 }

@@ -97,7 +97,7 @@ impl CompiledSchema {
         });
         let valid = validator.is_valid(root)
             && match self.builtin {
-                None | Some(Builtin::JitAdjustment) => true,
+                None | Some(Builtin::JitAdjustment) | Some(Builtin::LearningAtom) => true,
                 Some(Builtin::TrainingProgram) => super::program::cross_fields_hold(root),
                 // Not a hot path: run the rules on a materialised copy.
                 Some(b @ Builtin::CommandSchema) => {
