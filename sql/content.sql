@@ -78,10 +78,11 @@ BEGIN
         RAISE EXCEPTION 'min_atoms must be at least 1, got %', coalesce(min_atoms::text, 'NULL') USING ERRCODE = '22023',
             HINT = 'SELECT * FROM jitgen.find_gaps(3);';
     END IF;
+    -- public.concept_atom_counts is kept by triggers on learning_atoms (migration V7).
     RETURN QUERY
-    SELECT c.id, c.name, coalesce(n.atoms, 0)::int, (find_gaps.min_atoms - coalesce(n.atoms, 0))::int
+    SELECT c.id, c.name, coalesce(n.atoms, 0), find_gaps.min_atoms - coalesce(n.atoms, 0)
     FROM public.concepts c
-    LEFT JOIN (SELECT a.concept_id AS id, count(*) AS atoms FROM public.learning_atoms a GROUP BY a.concept_id) n ON n.id = c.id
+    LEFT JOIN public.concept_atom_counts n ON n.concept_id = c.id
     WHERE (find_gaps.cluster_id IS NULL OR c.cluster_id = find_gaps.cluster_id)
       AND coalesce(n.atoms, 0) < find_gaps.min_atoms
     ORDER BY coalesce(n.atoms, 0), c.name, c.id;

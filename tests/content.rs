@@ -221,6 +221,29 @@ async fn gaps_remediation_atoms_stats_and_bad_input() {
     assert_eq!(gaps, vec![(a.clone(), 0, 3), (b.clone(), 2, 1)]);
     let in_cluster: i64 = c.query_one("SELECT count(*) FROM jitgen.find_gaps(3, $1::text::uuid)", &[&cluster]).await.unwrap().get(0);
     assert_eq!(in_cluster, 1);
+    // The counts find_gaps reads follow every insert, delete and move of an atom.
+    let agree = "SELECT count(*) = 0 FROM (SELECT concept_id, atom_count FROM jitgen.find_gaps(100)
+                  EXCEPT SELECT c.id, count(a.id)::int FROM concepts c LEFT JOIN learning_atoms a ON a.concept_id = c.id GROUP BY c.id) d";
+    c.batch_execute(&format!(
+        "UPDATE learning_atoms SET concept_id = '{a}' WHERE id = (SELECT id FROM learning_atoms WHERE concept_id = '{full}' LIMIT 1);
+         DELETE FROM learning_atoms WHERE id = (SELECT id FROM learning_atoms WHERE concept_id = '{b}' LIMIT 1);
+         INSERT INTO learning_atoms (concept_id, atom_type, front) SELECT '{b}', 'flashcard', 'f' || g FROM generate_series(1, 2) g;
+         DELETE FROM learning_atoms WHERE front LIKE 'f_' AND concept_id = '{b}';"
+    ))
+    .await
+    .unwrap();
+    assert!(c.query_one(agree, &[]).await.unwrap().get::<_, bool>(0));
+    let gaps_now: Vec<(String, i32)> =
+        c.query("SELECT concept_id::text, atom_count FROM jitgen.find_gaps()", &[]).await.unwrap().iter().map(|r| (r.get(0), r.get(1))).collect();
+    assert_eq!(gaps_now, vec![(a.clone(), 1), (b.clone(), 1), (full.clone(), 2)]);
+    // Put the atoms back as they were for the checks below.
+    c.batch_execute(&format!(
+        "UPDATE learning_atoms SET concept_id = '{full}' WHERE concept_id = '{a}';
+         INSERT INTO learning_atoms (concept_id, atom_type, front, back) VALUES ('{b}', 'flashcard', 'again', 'x');"
+    ))
+    .await
+    .unwrap();
+    assert!(c.query_one(agree, &[]).await.unwrap().get::<_, bool>(0));
     // remediation_atoms returns what exists, suited types first, and queues a job below 3.
     c.execute("INSERT INTO learning_atoms (concept_id, atom_type, front, quality_score) VALUES ($1::text::uuid, 'true_false', 'tf', 10)", &[&b]).await.unwrap();
     let types: Vec<String> = c

@@ -1,7 +1,8 @@
 //! `jitgen dev-llm`: a scripted OpenAI-compatible chat-completions server for the demo and
-//! the program benchmark, where no model is reachable. It answers every request after a fixed
-//! latency with the template program for the onboarding answers it finds in the prompt,
-//! labelled with the model name `jitgen-dev-llm`. It is not a model and never pretends to be.
+//! the benchmarks, where no model is reachable. After a fixed latency it answers a program
+//! request with the template program for the onboarding answers in the prompt, and a
+//! learning-content request with atoms cut from the source text in the prompt, labelled with
+//! the model name `jitgen-dev-llm`. It is not a model and never pretends to be.
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -78,16 +79,53 @@ fn onboarding_in(request: &Value) -> Value {
 }
 
 fn completion(request: &Value) -> Value {
-    let onboarding = Onboarding::from_value(&onboarding_in(request)).unwrap_or_else(|_| Onboarding::from_value(&json!({})).expect("{} is an object"));
-    let mut program = template::program(&onboarding, &rfc3339_now());
-    program["aiModelUsed"] = json!(MODEL);
-    program["tags"] = json!(["dev-llm"]);
-    let content = program.to_string();
+    let user = request["messages"][1]["content"].as_str().unwrap_or_default();
+    let content = if user.contains("Source text:") { atoms_for(user).to_string() } else { program_for(request) };
     json!({
         "id": "chatcmpl-dev", "object": "chat.completion", "model": MODEL,
         "choices": [{"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": content}}],
         "usage": {"prompt_tokens": request.to_string().len() / 4, "completion_tokens": content.len() / 4}
     })
+}
+
+/// Atoms of the requested types, one fact (sentence) of the source text each.
+fn atoms_for(prompt: &str) -> Value {
+    let between = |start: &str, end: &str| prompt.split_once(start).and_then(|(_, rest)| rest.split_once(end)).map(|(v, _)| v.trim().to_string());
+    let concept = between("Concept:", "\n").unwrap_or_else(|| "the concept".into());
+    let source = between("\"\"\"", "\"\"\"").unwrap_or_default();
+    let count: usize = between("Write ", " atoms").and_then(|n| n.parse().ok()).unwrap_or(3);
+    let types: Vec<String> = between("atom types in turn:", ". Each").map_or_else(Vec::new, |t| t.split(',').map(|s| s.trim().to_string()).collect());
+    let facts: Vec<&str> = source.split(['.', '\n']).map(str::trim).filter(|f| f.split_whitespace().count() >= 3).collect();
+    if facts.is_empty() || types.is_empty() {
+        return json!({"atoms": []});
+    }
+    let atoms: Vec<Value> = (0..count)
+        .map(|i| {
+            let fact = facts[i % facts.len()];
+            let n = i + 1;
+            let longest = fact.split_whitespace().max_by_key(|w| w.len()).unwrap_or(fact);
+            match types[i % types.len()].as_str() {
+                "cloze" => json!({"atom_type": "cloze", "front": format!("({n}) {}", fact.replacen(longest, &format!("{{{{c1::{longest}}}}}"), 1))}),
+                "mcq" => json!({"atom_type": "mcq", "front": format!("({n}) Which statement about {concept} is true?"),
+                                "options": [{"text": fact, "correct": true}, {"text": format!("{concept} has nothing to do with this topic."), "correct": false},
+                                            {"text": "None of these statements.", "correct": false}]}),
+                "true_false" => json!({"atom_type": "true_false", "front": format!("({n}) {fact}"), "answer": true}),
+                "compare" => json!({"atom_type": "compare", "front": format!("({n}) Which one does this describe: {fact}?"), "items": [concept, "something else"], "back": concept}),
+                "parsons" => json!({"atom_type": "parsons", "front": format!("({n}) Put the words of this fact in order"), "lines": fact.split_whitespace().collect::<Vec<_>>()}),
+                "numeric" => json!({"atom_type": "numeric", "front": format!("({n}) How many words are in: \"{fact}\"?"), "answer": fact.split_whitespace().count(), "tolerance": 0}),
+                _ => json!({"atom_type": "flashcard", "front": format!("({n}) What does the source say about {concept}?"), "back": fact}),
+            }
+        })
+        .collect();
+    json!({"atoms": atoms})
+}
+
+fn program_for(request: &Value) -> String {
+    let onboarding = Onboarding::from_value(&onboarding_in(request)).unwrap_or_else(|_| Onboarding::from_value(&json!({})).expect("{} is an object"));
+    let mut program = template::program(&onboarding, &rfc3339_now());
+    program["aiModelUsed"] = json!(MODEL);
+    program["tags"] = json!(["dev-llm"]);
+    program.to_string()
 }
 
 /// Now as `YYYY-MM-DDTHH:MM:SSZ`.
@@ -112,5 +150,20 @@ mod tests {
         let now = rfc3339_now();
         assert_eq!((now.len(), &now[10..11], &now[19..]), (20, "T", "Z"));
         assert!(now.as_str() > "2026-01-01");
+    }
+
+    #[test]
+    fn answers_content_requests_with_valid_atoms_of_the_asked_types() {
+        let types: Vec<String> = ["flashcard", "cloze", "mcq", "true_false", "compare", "parsons", "numeric"].iter().map(|s| s.to_string()).collect();
+        let body = crate::worker::content_generate::request_body("m", "OSPF", "OSPF is a link-state protocol. It floods link-state advertisements to neighbours.", &types, 7);
+        let reply = completion(&body);
+        let content: Value = serde_json::from_str(reply["choices"][0]["message"]["content"].as_str().unwrap()).unwrap();
+        let atoms = content["atoms"].as_array().unwrap();
+        assert_eq!(atoms.len(), 7);
+        for (atom, ty) in atoms.iter().zip(&types) {
+            assert_eq!(atom["atom_type"], json!(ty));
+            let report = jitgen_core::validation::builtin::Builtin::LearningAtom.compiled().validate(atom, 10);
+            assert!(report.is_valid(), "{atom}: {}", report.to_json());
+        }
     }
 }

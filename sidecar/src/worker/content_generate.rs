@@ -43,7 +43,7 @@ fn strings(v: &Value) -> Vec<String> {
 }
 
 /// The request body for `count` atoms of `types` about a concept.
-fn request_body(model: &str, concept: &str, source: &str, types: &[String], count: u64) -> Value {
+pub(crate) fn request_body(model: &str, concept: &str, source: &str, types: &[String], count: u64) -> Value {
     let user = format!(
         "Concept: {concept}\n\nSource text:\n\"\"\"\n{source}\n\"\"\"\n\n\
 Write {count} atoms about this concept, using these atom types in turn: {}. Each atom's shape:\n{SHAPES}\n\n\

@@ -10,7 +10,7 @@
 
 pub mod adapter_train;
 pub mod config;
-mod content_generate;
+pub(crate) mod content_generate;
 mod connections;
 pub mod handlers;
 pub mod metrics;
