@@ -34,10 +34,14 @@ llm_out="$(mktemp /tmp/jitgen-dev-llm.XXXXXX)"
 target/release/jitgen dev-llm --latency-ms 300 >"$llm_out" &
 dev_llm=$!
 for _ in $(seq 1 200); do [ -s "$llm_out" ] && break; sleep 0.05; done
-LLM_API_ENDPOINT="$(head -1 "$llm_out")" LLM_API_KEY=demo-key PROGRAM_LLM_MODEL=jitgen-dev-llm JITGEN_METRICS_ADDR=off JITGEN_LOG=warn \
+LLM_API_ENDPOINT="$(head -1 "$llm_out")" LLM_API_KEY=demo-key LLM_MODEL=jitgen-dev-llm PROGRAM_LLM_MODEL=jitgen-dev-llm JITGEN_METRICS_ADDR=off JITGEN_LOG=warn \
     target/release/jitgen run &
 worker=$!
 psql -X -v ON_ERROR_STOP=0 -e -f demo/programs.sql
+log "learning content (seed 003): failed answer -> trigger -> jitgen run -> validated atoms; the operator CLI"
+psql -X -v ON_ERROR_STOP=0 -e -f demo/content.sql
+target/release/jitgen generate gaps --dry-run
+target/release/jitgen generate stats
 kill -TERM "$worker"; wait "$worker" || true
 kill "$dev_llm"; wait "$dev_llm" 2>/dev/null || true
 rm -f "$llm_out"
