@@ -7,7 +7,7 @@ use pgrx::PgSqlErrorCode;
 
 use crate::error::{raise, OrRaise};
 use crate::guc;
-use crate::privileges::{as_owner, caller, caller_sees, current_role_name};
+use crate::privileges::{as_owner, caller, caller_sees, current_role_name, require_app_tables};
 
 fn refuse(e: Unknown, hint: &str, function: &'static str) -> ! {
     raise(
@@ -88,20 +88,7 @@ fn request_content(
     if mode == Some(FailMode::Fatigue) {
         return None;
     }
-    for table in ["public.concepts", "public.learning_atoms"] {
-        let exists = Spi::get_one_with_args::<bool>("SELECT pg_catalog.to_regclass($1) IS NOT NULL", &[table.into()])
-            .or_raise("looking up the content tables", F)
-            .unwrap_or(false);
-        if !exists {
-            raise(
-                PgSqlErrorCode::ERRCODE_UNDEFINED_TABLE,
-                format!("relation \"{table}\" does not exist"),
-                Some("content.generate reads public.concepts and writes public.learning_atoms.".into()),
-                Some("Run jitgen migrate, which creates them.".into()),
-                F,
-            );
-        }
-    }
+    require_app_tables(&["public.concepts", "public.learning_atoms"], "content.generate reads public.concepts and writes public.learning_atoms.", F);
     let visible = caller_sees(
         "SELECT EXISTS (SELECT 1 FROM public.concepts c WHERE c.id OPERATOR(pg_catalog.=) $1)",
         &[concept.into()],

@@ -68,6 +68,25 @@ pub(crate) fn current_role_name() -> String {
     Spi::get_one::<String>("SELECT current_user::text").ok().flatten().unwrap_or_default()
 }
 
+/// Raises 42P01 naming the first of the app's tables (created by `jitgen migrate`) that does
+/// not exist; `detail` says what needs them.
+pub(crate) fn require_app_tables(tables: &[&str], detail: &str, function: &'static str) {
+    for table in tables {
+        let exists = Spi::get_one_with_args::<bool>("SELECT pg_catalog.to_regclass($1) IS NOT NULL", &[(*table).into()])
+            .or_raise("looking up the app's tables", function)
+            .unwrap_or(false);
+        if !exists {
+            raise(
+                PgSqlErrorCode::ERRCODE_UNDEFINED_TABLE,
+                format!("relation \"{table}\" does not exist"),
+                Some(detail.to_string()),
+                Some("Run jitgen migrate, which creates it.".into()),
+                function,
+            );
+        }
+    }
+}
+
 /// Owner-side call returning jsonb.
 fn owner_jsonb(sql: &'static str, args: &[pgrx::datum::DatumWithOid], function: &'static str) -> Option<JsonB> {
     as_owner(function, || Spi::get_one_with_args::<JsonB>(sql, args).or_raise("running the checked operation", function))
@@ -191,18 +210,7 @@ fn request_session(session_id: Option<pgrx::Uuid>, strategy: default!(Option<&st
             F,
         )
     };
-    let exists = Spi::get_one::<bool>("SELECT pg_catalog.to_regclass('public.sessions') IS NOT NULL")
-        .or_raise("looking up public.sessions", F)
-        .unwrap_or(false);
-    if !exists {
-        raise(
-            PgSqlErrorCode::ERRCODE_UNDEFINED_TABLE,
-            "relation \"public.sessions\" does not exist".into(),
-            Some("session.generate jobs read and write the app's public.sessions table.".into()),
-            Some("Run jitgen migrate, which creates it.".into()),
-            F,
-        );
-    }
+    require_app_tables(&["public.sessions"], "session.generate jobs read and write the app's public.sessions table.", F);
     let mine = caller_sees(
         "SELECT pg_catalog.count(*) OPERATOR(pg_catalog.>) 0
          FROM (SELECT 1 FROM public.sessions s WHERE s.id OPERATOR(pg_catalog.=) $1 FOR NO KEY UPDATE) mine",

@@ -10,7 +10,7 @@ use crate::error::{raise, OrRaise};
 use crate::guc;
 use crate::identity::current_user_id;
 use crate::jsonb::JsonbArg;
-use crate::privileges::{as_owner, caller, caller_sees, current_role_name};
+use crate::privileges::{as_owner, caller, caller_sees, current_role_name, require_app_tables};
 
 const EXAMPLE_ONBOARDING: &str = r#"'{"experienceLevel": "Beginner", "trainingFrequencyDays": 3, "equipment": ["Dumbbells"]}'"#;
 
@@ -33,20 +33,7 @@ fn request_program(user_id: default!(Option<pgrx::Uuid>, "NULL"), onboarding: de
             F,
         );
     }
-    for table in ["public.profiles", "public.training_programs"] {
-        let exists = Spi::get_one_with_args::<bool>("SELECT pg_catalog.to_regclass($1) IS NOT NULL", &[table.into()])
-            .or_raise("looking up the program tables", F)
-            .unwrap_or(false);
-        if !exists {
-            raise(
-                PgSqlErrorCode::ERRCODE_UNDEFINED_TABLE,
-                format!("relation \"{table}\" does not exist"),
-                Some("program.generate reads public.profiles and writes public.training_programs.".into()),
-                Some("Run jitgen migrate, which creates them.".into()),
-                F,
-            );
-        }
-    }
+    require_app_tables(&["public.profiles", "public.training_programs"], "program.generate reads public.profiles and writes public.training_programs.", F);
     let me = current_user_id();
     let target = user_id.or(me);
     if let Some(target) = target.filter(|t| Some(*t) != me) {
