@@ -318,3 +318,63 @@ async fn the_cli_lists_gaps_fills_them_and_shows_stats() {
     assert_eq!(value_of("user_request"), 2);
     assert_eq!(row["jit_generated"], json!(6));
 }
+
+#[tokio::test]
+async fn an_app_role_writes_atoms_and_reads_gaps_with_its_own_grants_only() {
+    let db = TestDb::migrated().await;
+    let c = db.client().await;
+    let role = format!("{}_app", db.name);
+    c.batch_execute(&format!(
+        "DROP ROLE IF EXISTS \"{role}\"; CREATE ROLE \"{role}\";
+         GRANT SELECT, INSERT, DELETE ON concepts, learning_atoms, learner_answers TO \"{role}\";
+         GRANT SELECT ON concept_atom_counts TO \"{role}\";"
+    ))
+    .await
+    .unwrap();
+    let id = concept(&c, "owned by the app", Some("Some facts about it."), 0).await;
+    let app = db.client().await;
+    app.batch_execute(&format!("SET ROLE \"{role}\"")).await.unwrap();
+    // The counts follow the app's writes although it holds no write grant on them.
+    app.execute("INSERT INTO learning_atoms (concept_id, atom_type, front) SELECT $1::text::uuid, 'flashcard', 'q' || g FROM generate_series(1, 2) g", &[&id])
+        .await
+        .unwrap();
+    app.execute("DELETE FROM learning_atoms WHERE front = 'q1'", &[]).await.unwrap();
+    let counted: i32 = app.query_one("SELECT atom_count FROM jitgen.find_gaps() WHERE concept_id = $1::text::uuid", &[&id]).await.unwrap().get(0);
+    assert_eq!(counted, 1);
+    app.execute("INSERT INTO learner_answers (learner_id, concept_id, correct) VALUES ('l', $1::text::uuid, false)", &[&id]).await.unwrap();
+    let queued: i64 = c.query_one("SELECT count(*) FROM jitgen.jobs WHERE kind = 'content.generate'", &[]).await.unwrap().get(0);
+    assert_eq!(queued, 1, "the app's wrong answer queued remediation through the checked function");
+    // Who runs the functions and the view the migrations add, and who may call them.
+    let rows = c
+        .query(
+            "SELECT p.proname::text, p.prosecdef, p.proconfig IS NOT NULL, has_function_privilege($1, p.oid, 'EXECUTE')
+             FROM pg_proc p
+             WHERE p.proname IN ('learning_atoms_count', 'remediation_atoms', 'learner_answers_remediate', 'profiles_request_program')
+             ORDER BY 1",
+            &[&role],
+        )
+        .await
+        .unwrap();
+    let got: Vec<(String, bool, bool, bool)> = rows.iter().map(|r| (r.get(0), r.get(1), r.get(2), r.get(3))).collect();
+    assert_eq!(
+        got,
+        vec![
+            ("learner_answers_remediate".into(), false, false, true),
+            ("learning_atoms_count".into(), true, true, false),
+            ("profiles_request_program".into(), false, false, true),
+            ("remediation_atoms".into(), false, true, true),
+        ]
+    );
+    let view: (bool, Vec<String>) = c
+        .query_one(
+            "SELECT has_table_privilege($1, 'jitgen.generation_stats', 'SELECT'), coalesce(reloptions, '{}')
+             FROM pg_class WHERE oid = 'jitgen.generation_stats'::regclass",
+            &[&role],
+        )
+        .await
+        .map(|r| (r.get(0), r.get(1)))
+        .unwrap();
+    assert_eq!(view, (true, vec!["security_invoker=true".to_string()]));
+    drop(app);
+    c.batch_execute(&format!("DROP OWNED BY \"{role}\"; DROP ROLE \"{role}\";")).await.unwrap();
+}
