@@ -18,27 +18,18 @@ CREATE INDEX content_cache_concept ON jitgen.content_cache (concept_id);
 COMMENT ON TABLE jitgen.content_cache IS 'content.generate requests by dedup key; jitgen.clear_content_cache(concept) empties it.';
 
 -- jitgen.request_content's privileged half, run as the owner once the caller was seen to read
--- the concept. `atom_count` is what the caller asked for; the trigger decides how many atoms
--- are generated (failed question: up to 5 in all; proactive: up to 3). Concurrent requests for
--- one key serialise on a transaction lock, so they get one job.
+-- the concept and the number of atoms to generate was found above zero
+-- (core::content::Trigger::atoms_to_generate). Concurrent requests for one key serialise on a
+-- transaction lock, so they get one job.
 CREATE FUNCTION jitgen._request_content(concept_id uuid, trigger text, key text, content_types text[],
-                                        atom_types text[], atom_count int, learner_id text, fail_mode text,
+                                        atom_types text[], wanted int, learner_id text, fail_mode text,
                                         caller oid, ttl_seconds int)
 RETURNS bigint LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 #variable_conflict use_variable
 DECLARE
-    existing int;
-    wanted   int;
     cached   record;
     job_id   bigint;
 BEGIN
-    SELECT count(*) INTO existing FROM public.learning_atoms a WHERE a.concept_id = concept_id;
-    wanted := CASE trigger WHEN 'failed_question' THEN 5 - existing
-                           WHEN 'proactive' THEN 3 - existing
-                           ELSE atom_count END;
-    IF wanted <= 0 THEN
-        RETURN NULL;
-    END IF;
     PERFORM pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtextextended('jitgen.content:' || key, 0));
     SELECT c.job_id, c.created_at, j.state INTO cached
     FROM jitgen.content_cache c JOIN jitgen.jobs j ON j.id = c.job_id WHERE c.key = key;
@@ -101,7 +92,8 @@ BEGIN
 END $$;
 
 -- Proactive generation for a learner's upcoming concepts: the first 3 distinct concepts
--- passed are considered, and those with fewer than 3 atoms get a job.
+-- passed are considered, and those with fewer than 3 atoms get a job (request_content queues
+-- none for the others).
 CREATE FUNCTION jitgen.proactive_generation(learner_id text, concept_ids uuid[])
 RETURNS TABLE (concept_id uuid, job_id bigint)
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
@@ -112,13 +104,11 @@ DECLARE
 BEGIN
     FOR c IN SELECT x.id FROM (SELECT DISTINCT ON (u.id) u.id, u.n FROM unnest(concept_ids) WITH ORDINALITY AS u(id, n)
                                WHERE u.id IS NOT NULL ORDER BY u.id, u.n) x ORDER BY x.n LIMIT 3 LOOP
-        IF (SELECT count(*) FROM public.learning_atoms a WHERE a.concept_id = c) < 3 THEN
-            j := jitgen.request_content(c, 'proactive', NULL, 3, learner_id, NULL);
-            IF j IS NOT NULL THEN
-                concept_id := c;
-                job_id := j;
-                RETURN NEXT;
-            END IF;
+        j := jitgen.request_content(c, 'proactive', NULL, 3, learner_id, NULL);
+        IF j IS NOT NULL THEN
+            concept_id := c;
+            job_id := j;
+            RETURN NEXT;
         END IF;
     END LOOP;
 END $$;

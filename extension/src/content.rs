@@ -105,15 +105,24 @@ fn request_content(
     }
     let content_list: Vec<ContentType> = asked.unwrap_or_else(|| content::content_types_for(mode.unwrap_or(FailMode::None)).to_vec());
     let atom_types: Vec<String> = content::atom_types_for(mode, Some(&content_list)).iter().map(|a| a.name().to_string()).collect();
-    let mut names: Vec<String> = content_list.iter().map(|c| c.name().to_string()).collect();
-    names.sort();
-    names.dedup();
+    let names: Vec<String> = content::sorted_names(&content_list).into_iter().map(str::to_string).collect();
     let key = content::cache_key(&concept.to_string(), trigger, &content_list);
     let who = caller();
     let ttl = guc::content_cache_ttl_seconds();
     let trigger_name = trigger.name();
     let mode_name = mode.map(FailMode::name);
     as_owner(F, || {
+        // As the owner: the caller need not read learning_atoms to ask for more of them.
+        let existing = Spi::get_one_with_args::<i64>(
+            "SELECT pg_catalog.count(*) FROM public.learning_atoms a WHERE a.concept_id OPERATOR(pg_catalog.=) $1",
+            &[concept.into()],
+        )
+        .or_raise("counting the concept's atoms", F)
+        .unwrap_or(0);
+        let wanted = trigger.atoms_to_generate(u32::try_from(existing).unwrap_or(u32::MAX), count as u32);
+        if wanted == 0 {
+            return None;
+        }
         Spi::get_one_with_args::<i64>(
             "SELECT jitgen._request_content($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
             &[
@@ -122,7 +131,7 @@ fn request_content(
                 key.as_str().into(),
                 names.into(),
                 atom_types.into(),
-                count.into(),
+                (wanted as i32).into(),
                 learner_id.into(),
                 mode_name.into(),
                 who.into(),

@@ -230,12 +230,17 @@ pub fn jit_tags(trigger: Trigger) -> [String; 2] {
     ["jit_generated".to_string(), format!("trigger:{}", trigger.name())]
 }
 
-/// The dedup key of a request: `{concept_id}:{trigger}:{sorted content types}`.
-pub fn cache_key(concept_id: &str, trigger: Trigger, content_types: &[ContentType]) -> String {
-    let mut names: Vec<&str> = content_types.iter().map(|c| c.name()).collect();
+/// The names of content types, sorted and without repeats: the form keys and payloads use.
+pub fn sorted_names(content_types: &[ContentType]) -> Vec<&'static str> {
+    let mut names: Vec<&'static str> = content_types.iter().map(|c| c.name()).collect();
     names.sort_unstable();
     names.dedup();
-    format!("{concept_id}:{}:{}", trigger.name(), names.join(","))
+    names
+}
+
+/// The dedup key of a request: `{concept_id}:{trigger}:{sorted content types}`.
+pub fn cache_key(concept_id: &str, trigger: Trigger, content_types: &[ContentType]) -> String {
+    format!("{concept_id}:{}:{}", trigger.name(), sorted_names(content_types).join(","))
 }
 
 /// An atom's front text as compared for duplicates: lower case, single spaces, no surrounding
