@@ -129,7 +129,12 @@ pub struct Reply {
 pub fn parse_response(body: &[u8]) -> Result<Reply, Failure> {
     let envelope: Value = serde_json::from_slice(body)
         .map_err(|e| Failure::InvalidJson { message: format!("response body is not JSON: {e}") })?;
-    let usage = envelope_usage(&envelope);
+    parse_envelope(&envelope)
+}
+
+/// [`parse_response`] for a body already parsed as JSON.
+pub fn parse_envelope(envelope: &Value) -> Result<Reply, Failure> {
+    let usage = envelope_usage(envelope);
     if envelope.pointer("/choices/0/finish_reason").and_then(Value::as_str) == Some("length") {
         return Err(Failure::Truncated { completion_tokens: usage.completion_tokens });
     }
@@ -149,11 +154,6 @@ pub fn envelope_usage(envelope: &Value) -> Usage {
         prompt_tokens: envelope.pointer("/usage/prompt_tokens").and_then(Value::as_u64).unwrap_or(0),
         completion_tokens: envelope.pointer("/usage/completion_tokens").and_then(Value::as_u64).unwrap_or(0),
     }
-}
-
-/// [`envelope_usage`] of a raw response body; zero when it is not JSON.
-pub fn body_usage(body: &[u8]) -> Usage {
-    serde_json::from_slice::<Value>(body).map(|e| envelope_usage(&e)).unwrap_or_default()
 }
 
 /// The JSON inside a message's content text: plain, or inside a Markdown code fence (models
@@ -253,8 +253,10 @@ mod tests {
         }))
         .unwrap();
         assert_eq!(parse_response(&cut), Err(Failure::Truncated { completion_tokens: 16000 }));
-        assert_eq!(body_usage(&cut), Usage { prompt_tokens: 10, completion_tokens: 16000 });
-        assert_eq!(body_usage(b"<html>"), Usage::default());
+        let envelope: Value = serde_json::from_slice(&cut).unwrap();
+        assert_eq!(envelope_usage(&envelope), Usage { prompt_tokens: 10, completion_tokens: 16000 });
+        assert_eq!(parse_envelope(&envelope), Err(Failure::Truncated { completion_tokens: 16000 }));
+        assert_eq!(envelope_usage(&json!({"choices": []})), Usage::default());
         assert_eq!(Failure::Timeout { timeout_ms: 5 }.outcome(), Outcome::Timeout);
         assert_eq!(Failure::HttpStatus { status: 500, body: String::new() }.outcome(), Outcome::HttpError);
         assert_eq!(Failure::InvalidJson { message: String::new() }.outcome(), Outcome::ParseError);

@@ -21,7 +21,7 @@ pub async fn gaps(url: &str, min_atoms: i32, cluster: Option<&str>, dry_run: boo
     let rows = c
         .query("SELECT concept_id::text, concept_name, atom_count, missing FROM jitgen.find_gaps($1, $2::text::uuid)", &[&min_atoms, &cluster])
         .await
-        .map_err(|e| anyhow::anyhow!("{}", crate::worker::describe(&e)))?;
+        .map_err(described)?;
     println!("{:<36}  {:<32}  {:>5}  {:>7}", "concept_id", "name", "atoms", "missing");
     let mut total = 0i64;
     for r in &rows {
@@ -43,7 +43,7 @@ pub async fn gaps(url: &str, min_atoms: i32, cluster: Option<&str>, dry_run: boo
         let job: Option<i64> = c
             .query_one("SELECT jitgen.request_content($1::text::uuid, 'missing_coverage', atom_count => least($2, 20))", &[&id, &missing])
             .await
-            .map_err(|e| anyhow::anyhow!("{}", crate::worker::describe(&e)))?
+            .map_err(described)?
             .get(0);
         jobs.extend(job);
     }
@@ -56,7 +56,7 @@ pub async fn concept(url: &str, id: &str, count: i32, content_type: Option<&str>
     let row = c
         .query_opt("SELECT name, (SELECT count(*) FROM learning_atoms a WHERE a.concept_id = c.id) FROM concepts c WHERE c.id::text = $1", &[&id])
         .await
-        .map_err(|e| anyhow::anyhow!("{}", crate::worker::describe(&e)))?;
+        .map_err(described)?;
     let Some(row) = row else {
         return Ok(Outcome::NotFound(format!("concept {id} does not exist (jitgen generate gaps lists concepts that need content)")));
     };
@@ -65,7 +65,7 @@ pub async fn concept(url: &str, id: &str, count: i32, content_type: Option<&str>
     let atom_types: Vec<String> = c
         .query_one("SELECT jitgen.atom_types_for(NULL, $1)", &[&types])
         .await
-        .map_err(|e| anyhow::anyhow!("{}", crate::worker::describe(&e)))?
+        .map_err(described)?
         .get(0);
     println!("{name}: {atoms} atoms; would generate {count} ({})", atom_types.join(", "));
     if dry_run {
@@ -74,7 +74,7 @@ pub async fn concept(url: &str, id: &str, count: i32, content_type: Option<&str>
     let job: Option<i64> = c
         .query_one("SELECT jitgen.request_content($1::text::uuid, 'user_request', $2, $3)", &[&id, &types, &count])
         .await
-        .map_err(|e| anyhow::anyhow!("{}", crate::worker::describe(&e)))?
+        .map_err(described)?
         .get(0);
     wait(&c, &job.into_iter().collect::<Vec<_>>()).await?;
     Ok(Outcome::Done)
@@ -89,7 +89,7 @@ pub async fn stats(url: &str) -> anyhow::Result<Outcome> {
             &[],
         )
         .await
-        .map_err(|e| anyhow::anyhow!("{}", crate::worker::describe(&e)))?;
+        .map_err(described)?;
     let n = |i: usize| r.get::<_, i64>(i);
     println!("{:<20} {:>8}", "total atoms", n(0));
     println!("{:<20} {:>8}  ({:.1}%)", "jit generated", n(1), r.get::<_, f64>(2));
@@ -97,6 +97,11 @@ pub async fn stats(url: &str) -> anyhow::Result<Outcome> {
         println!("{label:<20} {:>8}", n(i));
     }
     Ok(Outcome::Done)
+}
+
+/// The server's message and SQLSTATE, which tokio-postgres' own Display leaves out.
+fn described(e: tokio_postgres::Error) -> anyhow::Error {
+    anyhow::anyhow!("{}", crate::worker::describe(&e))
 }
 
 fn truncate(s: &str, n: usize) -> String {
@@ -128,7 +133,8 @@ async fn wait(c: &Client, jobs: &[i64]) -> anyhow::Result<()> {
     loop {
         let left: i64 = c
             .query_one("SELECT count(*) FROM jitgen.jobs WHERE id = ANY($1) AND state IN ('queued', 'running')", &[&jobs])
-            .await?
+            .await
+            .map_err(described)?
             .get(0);
         bar.set_position(jobs.len() as u64 - left as u64);
         if left == 0 {
@@ -146,7 +152,8 @@ async fn wait(c: &Client, jobs: &[i64]) -> anyhow::Result<()> {
              FROM jitgen.jobs WHERE id = ANY($1) ORDER BY id",
             &[&jobs],
         )
-        .await?
+        .await
+        .map_err(described)?
     {
         let (id, state, saved, errors, kind): (i64, String, i32, i32, Option<String>) = (r.get(0), r.get(1), r.get(2), r.get(3), r.get(4));
         println!("job {id}: {state}, {saved} atoms saved, {errors} rejected{}", kind.map(|k| format!(" ({k})")).unwrap_or_default());

@@ -38,15 +38,20 @@ impl Call {
         Call { reply: Err(failure), latency: started.elapsed(), attempts, usage: Usage::default(), content: None }
     }
 
+    /// Parses the body once: the reply, and the usage and text also kept when the reply is
+    /// unusable.
     fn answered(body: &[u8], started: Instant, attempts: u32) -> Call {
-        let envelope: Option<Value> = serde_json::from_slice(body).ok();
-        let content = envelope.as_ref().and_then(|e| e.pointer("/choices/0/message/content")).and_then(Value::as_str).map(str::to_string);
-        let usage = envelope.as_ref().map(llm::envelope_usage).unwrap_or_default();
-        Call { reply: llm::parse_response(body), latency: started.elapsed(), attempts, usage, content }
+        let Ok(envelope) = serde_json::from_slice::<Value>(body) else {
+            return Call { reply: llm::parse_response(body), latency: started.elapsed(), attempts, usage: Usage::default(), content: None };
+        };
+        let content = envelope.pointer("/choices/0/message/content").and_then(Value::as_str).map(str::to_string);
+        let usage = llm::envelope_usage(&envelope);
+        Call { reply: llm::parse_envelope(&envelope), latency: started.elapsed(), attempts, usage, content }
     }
 }
 
-fn env(name: &str) -> Option<String> {
+/// A setting from the environment, trimmed; None when unset or blank.
+pub(crate) fn env(name: &str) -> Option<String> {
     std::env::var(name).ok().map(|v| v.trim().to_string()).filter(|v| !v.is_empty())
 }
 

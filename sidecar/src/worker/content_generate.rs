@@ -34,10 +34,6 @@ pub struct ContentGenerate {
     pub llm: LlmClient,
 }
 
-fn db_error(e: tokio_postgres::Error) -> JobError {
-    JobError::transient("database", super::describe(&e))
-}
-
 fn strings(v: &Value) -> Vec<String> {
     v.as_array().into_iter().flatten().filter_map(Value::as_str).map(str::to_string).collect()
 }
@@ -101,7 +97,7 @@ impl Handler for ContentGenerate {
             let Some(row) = db
                 .query_opt("SELECT name, coalesce(source_text, '') FROM concepts WHERE id = $1::text::uuid", &[&concept_id])
                 .await
-                .map_err(db_error)?
+                .map_err(JobError::database)?
             else {
                 return Err(JobError::permanent("not_found", format!("no concepts row with id {concept_id}")));
             };
@@ -117,7 +113,7 @@ impl Handler for ContentGenerate {
             let mut existing: BTreeSet<String> = db
                 .query("SELECT front FROM learning_atoms WHERE concept_id = $1::text::uuid", &[&concept_id])
                 .await
-                .map_err(db_error)?
+                .map_err(JobError::database)?
                 .iter()
                 .map(|r| normalized_front(r.get::<_, &str>(0)))
                 .collect();

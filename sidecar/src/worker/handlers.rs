@@ -66,6 +66,11 @@ impl JobError {
     pub fn permanent(kind: &str, message: impl Into<String>) -> JobError {
         JobError::Permanent(json!({"kind": kind, "message": message.into()}))
     }
+
+    /// A handler's own query failed: transient, the database may be back on the next attempt.
+    pub fn database(e: tokio_postgres::Error) -> JobError {
+        JobError::transient("database", super::describe(&e))
+    }
 }
 
 pub trait Handler: Send + Sync {

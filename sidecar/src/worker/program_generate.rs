@@ -12,7 +12,7 @@ use serde_json::{json, Value};
 use tokio_postgres::Client;
 
 use super::handlers::{BoxFuture, Done, Effect, Handler, JobContext, JobError};
-use crate::llm::{self, LlmClient};
+use crate::llm::{self, env, LlmClient};
 
 const COMPONENT: &str = "program.generate";
 
@@ -26,10 +26,6 @@ pub struct ProgramGenerate {
     llm: LlmClient,
     reask: bool,
     fallback: Fallback,
-}
-
-fn env(name: &str) -> Option<String> {
-    std::env::var(name).ok().map(|v| v.trim().to_string()).filter(|v| !v.is_empty())
 }
 
 impl ProgramGenerate {
@@ -55,10 +51,6 @@ impl ProgramGenerate {
         };
         Ok(ProgramGenerate { llm, reask, fallback })
     }
-}
-
-fn db_error(e: tokio_postgres::Error) -> JobError {
-    JobError::transient("database", super::describe(&e))
 }
 
 /// A union error as the job's result, with the last invalid reply when there was one.
@@ -147,7 +139,7 @@ impl ProgramGenerate {
         let row = db
             .query_one("SELECT to_char(clock_timestamp() AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')", &[])
             .await
-            .map_err(db_error)?;
+            .map_err(JobError::database)?;
         let program = template::program(onboarding, &row.get::<_, String>(0));
         let mut done = save(user_id, program, template::MODEL_VERSION, onboarding, None);
         done.result["fallback_reason"] = json!(error.message());
@@ -169,7 +161,7 @@ impl Handler for ProgramGenerate {
                         &[&user_id],
                     )
                     .await
-                    .map_err(db_error)?
+                    .map_err(JobError::database)?
                     .and_then(|row| row.get::<_, Option<Value>>(0)),
             };
             let Some(onboarding) = onboarding_value.as_ref().and_then(|v| Onboarding::from_value(v).ok()) else {

@@ -16,10 +16,6 @@ pub struct SessionGenerate {
     pub llm: LlmClient,
 }
 
-fn db_error(e: tokio_postgres::Error) -> JobError {
-    JobError::transient("database", super::describe(&e))
-}
-
 impl Handler for SessionGenerate {
     fn work<'a>(&'a self, ctx: &'a JobContext, db: &'a Client) -> BoxFuture<'a, Result<Done, JobError>> {
         Box::pin(async move {
@@ -32,7 +28,7 @@ impl Handler for SessionGenerate {
                     &[&session_id],
                 )
                 .await
-                .map_err(db_error)?
+                .map_err(JobError::database)?
             else {
                 return Err(JobError::permanent("not_found", format!("no sessions row with id {session_id}")));
             };
