@@ -51,7 +51,28 @@ start_s3
 start_mqtt
 trap 'stop_services; stop_cluster' EXIT
 psql -X -v ON_ERROR_STOP=0 -e -v commands="$(cat demo/adapter_commands.json)" -f demo/adapters.sql
-job="$(psql -X -At -c "SELECT max(job_id) FROM jitgen.adapter_jobs WHERE node_id = 'kitchen-1'")"
+
+log "the same node over HTTP (jitgen api): a bearer token per node and seed 004's routes"
+api_out="$(mktemp /tmp/jitgen-api.XXXXXX)"
+JITGEN_LOG=warn target/release/jitgen api --listen 127.0.0.1:0 >"$api_out" &
+api=$!
+trap 'kill "$api" 2>/dev/null; stop_services; stop_cluster' EXIT
+for _ in $(seq 1 200); do [ -s "$api_out" ] && break; sleep 0.05; done
+api_url="$(head -1 "$api_out")"
+token="$(psql -X -At -c "SELECT jitgen.issue_node_token('kitchen-1', interval '1 day', 'demo')")"
+echo "token issued once by an operator: ${token:0:8}… (only its sha256 is stored)"
+node_post() {  # $1: command_schema JSON
+    jq -n --argjson c "$1" '{node_id: "kitchen-1", base_model_id: "tiny-qwen2", command_schema: $c}' |
+        curl -s -H "Authorization: Bearer $token" -H 'content-type: application/json' --data-binary @- \
+            -w '\n' "$api_url/adapters/train"
+}
+echo "POST $api_url/adapters/train with invalid commands:"
+node_post '[{"command_name": "set_timer", "description": "Start a timer", "parameters": [{"name": "minutes", "type": "integer"}], "examples": []}]' | jq -c .
+echo "POST $api_url/adapters/train with the node's commands (the job queued above is reused):"
+posted="$(node_post "$(cat demo/adapter_commands.json)")"
+echo "$posted" | jq -c '{job_id, status, dataset_hash, reused}'
+job="$(echo "$posted" | jq -r .job_id)"
+echo "GET without a token: HTTP $(curl -s -o /dev/null -w '%{http_code}' "$api_url/adapters/jobs/$job")"
 # No model can be downloaded here: the base model is a tiny random Qwen2 whose tokenizer is
 # trained on the job's own dataset (exported as the trainer's pairs.jsonl).
 models="$(mktemp -d /tmp/jitgen-models.XXXXXX)"
@@ -67,9 +88,9 @@ JITGEN_BASE_MODELS="tiny-qwen2=$models/tiny-qwen2" JITGEN_ADAPTER_CACHE="$models
 worker=$!
 status=""
 for _ in $(seq 1 600); do
-    line="$(psql -X -At -F ' | ' -c "SELECT j->>'status', round((j->>'progress')::numeric, 2), coalesce(j->>'progress_message', '') FROM jitgen.adapter_job($job) j")"
-    echo "  job $job: $line"
-    status="${line%% *}"
+    polled="$(curl -s -H "Authorization: Bearer $token" "$api_url/adapters/jobs/$job")"
+    echo "  GET /adapters/jobs/$job: $(echo "$polled" | jq -r '"\(.status) | \(.progress * 100 | floor)% | \(.progress_message // "")"')"
+    status="$(echo "$polled" | jq -r .status)"
     case "$status" in complete|failed|dead|canceled) break ;; esac
     sleep 1
 done
@@ -78,12 +99,12 @@ psql -X -c "SELECT jsonb_pretty(jitgen.adapter_job($job) - 'counts')"
 wait "$subscriber" || die "no adapter_ready message arrived"
 log "the node's MQTT message"
 cat "$models/mqtt.txt"
-url="$(psql -X -At -c "SELECT url FROM jitgen.adapter_artifacts WHERE job_id = $job")"
+url="$(echo "$polled" | jq -r .artifact_url)"
 expected="$(psql -X -At -c "SELECT sha256 FROM jitgen.adapter_artifacts WHERE job_id = $job")"
 curl -sf -o "$models/adapter.tar" "$url"
-log "downloaded the adapter with the presigned URL: $(sha256sum "$models/adapter.tar" | cut -c1-64) (stored sha256 $expected)"
+log "the node downloaded its adapter from the artifact_url of GET /adapters/jobs/$job: $(sha256sum "$models/adapter.tar" | cut -c1-64) (stored sha256 $expected)"
 [ "$(sha256sum "$models/adapter.tar" | cut -c1-64)" = "$expected" ] || die "downloaded bytes differ from the stored ones"
 tar -tvf "$models/adapter.tar"
-kill -TERM "$worker"; wait "$worker" || true
-rm -rf "$models"
+kill -TERM "$worker" "$api"; wait "$worker" "$api" || true
+rm -rf "$models" "$api_out"
 log "demo finished; the throwaway cluster and services are removed on exit"

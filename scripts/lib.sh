@@ -37,7 +37,7 @@ ensure_apt_packages() {
 
 ensure_base_packages() {
     ensure_apt_packages postgresql-$JG_PG_MAJOR postgresql-server-dev-$JG_PG_MAJOR libclang-dev clang \
-        mosquitto mosquitto-clients sudo pkg-config libssl-dev curl python3-venv
+        mosquitto mosquitto-clients sudo pkg-config libssl-dev curl jq python3-venv
     # The Debian package starts a cluster of its own; we use throwaway clusters only.
     if command -v pg_lsclusters >/dev/null && pg_lsclusters -h 2>/dev/null | grep -q online; then
         as_root pg_ctlcluster "$JG_PG_MAJOR" main stop 2>/dev/null || true
@@ -91,12 +91,27 @@ ensure_s3s_fs() {
     cargo install s3s-fs --version "$JG_S3S_VERSION" --features binary --locked --root "$JG_CACHE/s3s-fs-$JG_S3S_VERSION"
 }
 
+# schemathesis (API fuzzing from the OpenAPI document), pinned, in its own small cached venv.
+JG_SCHEMATHESIS_PIN="schemathesis==4.32.5"
+JG_SCHEMATHESIS_VENV="$JG_CACHE/schemathesis-4.32.5"
+
+ensure_schemathesis() {
+    if [ -f "$JG_SCHEMATHESIS_VENV/.jitgen-pins" ] && [ "$(cat "$JG_SCHEMATHESIS_VENV/.jitgen-pins")" = "$JG_SCHEMATHESIS_PIN" ]; then
+        return 0
+    fi
+    log "installing $JG_SCHEMATHESIS_PIN in $JG_SCHEMATHESIS_VENV (once, ~1 min)"
+    python3 -m venv "$JG_SCHEMATHESIS_VENV"
+    "$JG_SCHEMATHESIS_VENV/bin/pip" install -q --no-cache-dir --disable-pip-version-check "$JG_SCHEMATHESIS_PIN"
+    printf '%s' "$JG_SCHEMATHESIS_PIN" > "$JG_SCHEMATHESIS_VENV/.jitgen-pins"
+}
+
 setup_all() {
     ensure_base_packages
     ensure_cargo_pgrx
     ensure_pgrx_init
     ensure_torch_venv
     ensure_s3s_fs
+    ensure_schemathesis
     torch_env
     export JITGEN_S3S_FS="$JG_S3S_FS"
 }

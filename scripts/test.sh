@@ -5,6 +5,7 @@
 #   2. extension #[pg_test]s             (cargo pgrx test, in a pgrx-managed cluster)
 #   3. psql-visible output               (pg_regress on extension/tests/pg_regress)
 #   4. end to end                        (real binary, real Postgres + extension + pgmq)
+#   5. HTTP API fuzzing                  (schemathesis from the OpenAPI document, bounded)
 source "$(dirname "$0")/lib.sh"
 # CI builds once: incremental state would only add gigabytes to target/.
 [ -n "${CI:-}" ] && export CARGO_INCREMENTAL=0
@@ -13,11 +14,11 @@ setup_all
 cd "$JG_ROOT"
 disk_report "after setup"
 
-log "1/4 core unit and property tests; trainer tests (libtorch, transformers/PEFT parity)"
+log "1/5 core unit and property tests; trainer tests (libtorch, transformers/PEFT parity)"
 cargo test -p jitgen-core
 cargo test -p jitgen-trainer
 
-log "2/4 extension #[pg_test]s"
+log "2/5 extension #[pg_test]s"
 pgrx_dir="$(mktemp -d /tmp/jitgen-pgrx-test.XXXXXX)"
 chmod 755 "$pgrx_dir"; as_root chown postgres "$pgrx_dir"
 (cd extension && cargo pgrx test pg15 --runas postgres --pgdata "$pgrx_dir/data")
@@ -30,8 +31,11 @@ start_cluster
 trap stop_cluster EXIT
 
 disk_report "after the builds"
-log "3/4 pg_regress output"
+log "3/5 pg_regress output"
 "$JG_ROOT/scripts/regress.sh"
 
-log "4/4 end-to-end tests"
+log "4/5 end-to-end tests"
 JITGEN_TEST_DATABASE_URL="$DATABASE_URL" cargo test -p jitgen-sidecar
+
+log "5/5 HTTP API fuzzing (schemathesis)"
+"$JG_ROOT/scripts/fuzz_api.sh"

@@ -41,4 +41,5 @@ END $$;
 -- Operators' functions: they write shared tables or the queue and check nothing themselves.
 REVOKE ALL ON FUNCTION jitgen.retry_job(bigint), jitgen.register_node(text, text, text, name, int, text, jsonb),
     jitgen.grant_enqueue(text, name), jitgen.revoke_enqueue(text, name), jitgen.ensure_queue(),
-    jitgen.register_schema(text, jsonb, boolean), jitgen.clear_content_cache(uuid) FROM PUBLIC;
+    jitgen.register_schema(text, jsonb, boolean), jitgen.clear_content_cache(uuid),
+    jitgen.issue_node_token(text, interval, text), jitgen.revoke_node_token(bigint), jitgen.revoke_node_tokens(text) FROM PUBLIC;

@@ -21,6 +21,7 @@ pgrx::extension_sql_file!("../../sql/jobs.sql", name = "jobs", requires = ["boot
 pgrx::extension_sql_file!("../../sql/adapters.sql", name = "adapters", requires = ["jobs", adapters::_assemble_adapter_dataset, adapters::_check_adapter_params, adapters::_valid_node_id, adapters::_known_timezone, adapters::_date_context]);
 pgrx::extension_sql_file!("../../sql/programs.sql", name = "programs", requires = ["jobs"]);
 pgrx::extension_sql_file!("../../sql/content.sql", name = "content", requires = ["jobs", content::request_content, content::atom_types_for]);
+pgrx::extension_sql_file!("../../sql/node_tokens.sql", name = "node_tokens", requires = ["adapters"]);
 pgrx::extension_sql_file!("../../sql/finalize.sql", name = "finalize", finalize);
 
 #[pg_guard]

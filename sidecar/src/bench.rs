@@ -68,7 +68,7 @@ async fn max_id(c: &Client) -> anyhow::Result<i64> {
     Ok(c.query_one("SELECT coalesce(max(id), 0) FROM jitgen.jobs", &[]).await?.get(0))
 }
 
-fn percentile(sorted: &[f64], p: f64) -> f64 {
+pub fn percentile(sorted: &[f64], p: f64) -> f64 {
     let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
     sorted[i.min(sorted.len() - 1)]
 }

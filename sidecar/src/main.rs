@@ -1,7 +1,9 @@
 //! `jitgen` — the sidecar binary: migrations now; the queue worker and operator commands
 //! are added per capability.
 
+mod api;
 mod bench;
+mod bench_api;
 mod delivery;
 mod dev_llm;
 mod generate;
@@ -32,6 +34,12 @@ enum Command {
     Run,
     /// Show job counts by kind and state, dead jobs and live workers.
     Status,
+    /// Serve seed 004's HTTP API for nodes (/api/v0/adapters/…, per-node bearer tokens) until
+    /// SIGTERM. Prints its base URL.
+    Api {
+        #[arg(long, env = "JITGEN_API_LISTEN", default_value = "127.0.0.1:8787")]
+        listen: String,
+    },
     /// Serve a scripted OpenAI-compatible endpoint that answers program requests with the
     /// template program (for the demo and bench/programs.sh; not a model). Prints its URL.
     DevLlm {
@@ -45,6 +53,13 @@ enum Command {
     Generate {
         #[command(subcommand)]
         what: GenerateCommand,
+    },
+    /// Measure the node API over HTTP against the same calls through SQL (bench/api.sh).
+    BenchApi {
+        #[arg(long, default_value_t = 20)]
+        posts: usize,
+        #[arg(long, default_value_t = 200)]
+        gets_per_client: usize,
     },
     /// Measure queue latency and throughput against a raw pgmq loop (bench/queue.sh).
     BenchQueue {
@@ -137,10 +152,31 @@ async fn main() -> anyhow::Result<()> {
                 std::process::exit(generate::EXIT_NOT_FOUND);
             }
         }
+        Command::Api { listen } => {
+            let target = jitgen_sidecar::db::Target::parse(&cli.database_url)?;
+            api::serve(&listen, target, api::ApiConfig::from_env()?, stop_signal()).await?
+        }
         Command::Status => print!("{}", status::report(&cli.database_url).await?),
+        Command::BenchApi { posts, gets_per_client } => print!("{}", bench_api::api(&cli.database_url, posts, gets_per_client).await?),
         Command::BenchQueue { samples, jobs, connections } => {
             print!("{}", bench::queue(&cli.database_url, samples, jobs, connections).await?)
         }
     }
     Ok(())
+}
+
+/// Resolves on SIGTERM or Ctrl-C.
+async fn stop_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    match signal(SignalKind::terminate()) {
+        Ok(mut term) => {
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = tokio::signal::ctrl_c() => {}
+            }
+        }
+        Err(_) => {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    }
 }

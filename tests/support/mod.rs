@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod adapters;
+pub mod api;
 pub mod certs;
 pub mod fake_llm;
 pub mod programs;
