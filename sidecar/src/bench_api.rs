@@ -120,12 +120,37 @@ pub async fn api(url: &str, posts: usize, gets_per_client: usize) -> anyhow::Res
     let job_id: i64 = admin.query_one("SELECT max(job_id) FROM jitgen.adapter_jobs WHERE node_id = 'bench-http'", &[]).await?.get(0);
     let sql_job_id: i64 = admin.query_one("SELECT max(job_id) FROM jitgen.adapter_jobs WHERE node_id = 'bench-sql'", &[]).await?.get(0);
     let http = Arc::new(http);
+    let mut gets = Vec::new();
+    for clients in [1usize, 16] {
+        let over_http = get_over_http(&http, &format!("{base}/adapters/jobs/{job_id}"), &token, clients, gets_per_client).await?;
+        let over_sql = get_over_sql(url, sql_job_id, clients, gets_per_client).await?;
+        gets.push((clients, over_http, over_sql));
+    }
+    admin.batch_execute("SELECT jitgen.revoke_node_tokens('bench-http')").await?;
+
+    let mut out = String::new();
+    let (h50, s50) = (percentile(&over_http, 0.5), percentile(&over_sql, 0.5));
+    writeln!(out, "POST /api/v0/adapters/train, 200 commands x 10 examples, {posts} calls each (ms):")?;
+    writeln!(out, "  over HTTP                      p50 {h50:8.2}   p99 {:8.2}", percentile(&over_http, 0.99))?;
+    writeln!(out, "  baseline: train_adapter in SQL p50 {s50:8.2}   p99 {:8.2}", percentile(&over_sql, 0.99))?;
+    writeln!(out, "  ratio HTTP / SQL (p50) {:.3}; target <= 1.10: {}", h50 / s50, h50 / s50 <= 1.10)?;
+    for (clients, get_http, get_sql) in &gets {
+        let (g50, q50) = (percentile(get_http, 0.5), percentile(get_sql, 0.5));
+        writeln!(out, "GET /api/v0/adapters/jobs/{{id}}, {clients} concurrent client(s) x {gets_per_client} (ms):")?;
+        writeln!(out, "  over HTTP                      p50 {g50:8.3}   p99 {:8.3}", percentile(get_http, 0.99))?;
+        writeln!(out, "  baseline: adapter_job in SQL   p50 {q50:8.3}   p99 {:8.3}", percentile(get_sql, 0.99))?;
+        writeln!(out, "  ratio HTTP / SQL (p50) {:.2}; p50 <= 2 ms: {}", g50 / q50, g50 <= 2.0)?;
+    }
+    Ok(out)
+}
+
+async fn get_over_http(http: &Arc<reqwest::Client>, url: &str, token: &str, clients: usize, n: usize) -> anyhow::Result<Vec<f64>> {
     let mut tasks = Vec::new();
-    for _ in 0..16 {
-        let (http, url, token) = (http.clone(), format!("{base}/adapters/jobs/{job_id}"), token.clone());
+    for _ in 0..clients {
+        let (http, url, token) = (http.clone(), url.to_string(), token.to_string());
         tasks.push(tokio::spawn(async move {
-            let mut ms = Vec::with_capacity(gets_per_client);
-            for _ in 0..gets_per_client {
+            let mut ms = Vec::with_capacity(n);
+            for _ in 0..n {
                 let t = Instant::now();
                 let r = http.get(&url).bearer_auth(&token).send().await?;
                 anyhow::ensure!(r.status().is_success(), "GET {url}: {}", r.status());
@@ -135,42 +160,32 @@ pub async fn api(url: &str, posts: usize, gets_per_client: usize) -> anyhow::Res
             Ok(ms)
         }));
     }
-    let mut get_http = Vec::new();
+    let mut all = Vec::new();
     for t in tasks {
-        get_http.extend(t.await??);
+        all.extend(t.await??);
     }
+    Ok(sorted(all))
+}
+
+async fn get_over_sql(url: &str, job_id: i64, clients: usize, n: usize) -> anyhow::Result<Vec<f64>> {
     let mut tasks = Vec::new();
-    for _ in 0..16 {
+    for _ in 0..clients {
         let c = db::connect_spawned(url, "bench").await?;
         c.batch_execute("SET ROLE jitgen_bench_sql").await?;
         tasks.push(tokio::spawn(async move {
             let stmt = c.prepare("SELECT jitgen.adapter_job($1)").await?;
-            let mut ms = Vec::with_capacity(gets_per_client);
-            for _ in 0..gets_per_client {
+            let mut ms = Vec::with_capacity(n);
+            for _ in 0..n {
                 let t = Instant::now();
-                c.query_one(&stmt, &[&sql_job_id]).await?;
+                c.query_one(&stmt, &[&job_id]).await?;
                 ms.push(ms_since(t));
             }
             anyhow::Ok(ms)
         }));
     }
-    let mut get_sql = Vec::new();
+    let mut all = Vec::new();
     for t in tasks {
-        get_sql.extend(t.await??);
+        all.extend(t.await??);
     }
-    let (get_http, get_sql) = (sorted(get_http), sorted(get_sql));
-    admin.batch_execute("SELECT jitgen.revoke_node_tokens('bench-http')").await?;
-
-    let mut out = String::new();
-    let (h50, s50) = (percentile(&over_http, 0.5), percentile(&over_sql, 0.5));
-    writeln!(out, "POST /api/v0/adapters/train, 200 commands x 10 examples, {posts} calls each (ms):")?;
-    writeln!(out, "  over HTTP                      p50 {h50:8.2}   p99 {:8.2}", percentile(&over_http, 0.99))?;
-    writeln!(out, "  baseline: train_adapter in SQL p50 {s50:8.2}   p99 {:8.2}", percentile(&over_sql, 0.99))?;
-    writeln!(out, "  ratio HTTP / SQL (p50) {:.3}; target <= 1.10: {}", h50 / s50, h50 / s50 <= 1.10)?;
-    let (g50, q50) = (percentile(&get_http, 0.5), percentile(&get_sql, 0.5));
-    writeln!(out, "GET /api/v0/adapters/jobs/{{id}}, 16 concurrent clients x {gets_per_client} (ms):")?;
-    writeln!(out, "  over HTTP                      p50 {g50:8.3}   p99 {:8.3}", percentile(&get_http, 0.99))?;
-    writeln!(out, "  baseline: adapter_job in SQL   p50 {q50:8.3}   p99 {:8.3}", percentile(&get_sql, 0.99))?;
-    writeln!(out, "  ratio HTTP / SQL (p50) {:.2}; target p50 <= 2 ms: {}", g50 / q50, g50 <= 2.0)?;
-    Ok(out)
+    Ok(sorted(all))
 }

@@ -100,32 +100,47 @@ struct NodeTx {
     node_id: String,
 }
 
+const AUTHENTICATE: &str = "SELECT a.node_id, set_config('role', a.role::text, true) FROM jitgen._authenticate_node_token($1) a";
+
 impl NodeTx {
     async fn begin(api: &Api, headers: &HeaderMap) -> Result<NodeTx, ApiError> {
         let token = bearer(headers).ok_or(ApiError::Unauthorized)?;
-        let conn = api.pool.get().await?;
+        let mut conn = api.pool.get().await?;
+        let auth = conn.prepared(AUTHENTICATE).await.map_err(|e| ApiError::from_db(&e))?;
+        // BEGIN and the lookup go out together; the role is set only inside the transaction,
+        // and nothing runs after a failed BEGIN.
+        let params: [&(dyn tokio_postgres::types::ToSql + Sync); 1] = [&token];
+        let (begun, rows) = tokio::join!(conn.client().batch_execute("BEGIN"), conn.client().query(&auth, &params));
         let mut tx = NodeTx { conn: Some(conn), node_id: String::new() };
-        tx.client().batch_execute("BEGIN").await.map_err(|e| ApiError::from_db(&e))?;
-        let rows = tx
-            .client()
-            .query(
-                "SELECT a.node_id, set_config('role', a.role::text, true) FROM jitgen._authenticate_node_token($1) a",
-                &[&token],
-            )
-            .await
-            .map_err(|e| {
-                if e.as_db_error().is_some_and(|d| d.code().code() == "42501") {
-                    tracing::error!(error = %e, "api: the sidecar's role cannot act as the node's role; GRANT the node role to it");
-                    return ApiError::Internal;
-                }
-                ApiError::from_db(&e)
-            })?;
+        begun.map_err(|e| ApiError::from_db(&e))?;
+        let rows = rows.map_err(|e| {
+            if e.as_db_error().is_some_and(|d| d.code().code() == "42501") {
+                tracing::error!(error = %e, "api: the sidecar's role cannot act as the node's role; GRANT the node role to it");
+                return ApiError::Internal;
+            }
+            ApiError::from_db(&e)
+        })?;
         tx.node_id = rows.first().map(|r| r.get::<_, String>(0)).ok_or(ApiError::Unauthorized)?;
         Ok(tx)
     }
 
-    fn client(&self) -> &tokio_postgres::Client {
-        self.conn.as_ref().expect("open until commit").client()
+    /// One row of a statement prepared once per connection.
+    async fn query_opt(
+        &mut self,
+        sql: &'static str,
+        params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
+    ) -> Result<Option<tokio_postgres::Row>, ApiError> {
+        let conn = self.conn.as_mut().expect("open until commit");
+        let statement = conn.prepared(sql).await.map_err(|e| ApiError::from_db(&e))?;
+        conn.client().query_opt(&statement, params).await.map_err(|e| ApiError::from_db(&e))
+    }
+
+    async fn query_one(
+        &mut self,
+        sql: &'static str,
+        params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
+    ) -> Result<tokio_postgres::Row, ApiError> {
+        self.query_opt(sql, params).await?.ok_or(ApiError::Internal)
     }
 
     async fn commit(mut self) -> Result<(), ApiError> {
@@ -137,6 +152,17 @@ impl NodeTx {
                 Err(ApiError::from_db(&e))
             }
         }
+    }
+
+    /// For reads: the answer does not wait for COMMIT (it only records last_used_at); the
+    /// connection returns to the pool once it is done.
+    fn commit_in_background(mut self) {
+        let conn = self.conn.take().expect("open until commit");
+        tokio::spawn(async move {
+            if conn.client().batch_execute("COMMIT").await.is_err() {
+                conn.rollback_and_release();
+            }
+        });
     }
 
     fn not_found_job(&self, job_id: i64) -> ApiError {
@@ -176,20 +202,18 @@ async fn train(State(api): State<Arc<Api>>, headers: HeaderMap, body: Result<Byt
             }
             _ => ApiError::invalid("", "invalid_body", &r.body_text()),
         })?;
-        let tx = NodeTx::begin(&api, &headers).await?;
+        let mut tx = NodeTx::begin(&api, &headers).await?;
         let request = TrainRequest::parse(&body)?;
         if request.node_id != tx.node_id {
             return Err(ApiError::NotFound(format!("node \"{}\" is not registered", request.node_id)));
         }
         let row = tx
-            .client()
             .query_one(
                 "SELECT r, ceil(extract(epoch FROM (r->>'deferred_until')::timestamptz - clock_timestamp()))::bigint
                  FROM jitgen.train_adapter($1, $2, $3, $4) r",
                 &[&request.node_id, &request.base_model_id, &request.command_schema, &request.dataset_hash],
             )
-            .await
-            .map_err(|e| ApiError::from_db(&e))?;
+            .await?;
         tx.commit().await?;
         let (result, wait_s): (Value, Option<i64>) = (row.get(0), row.get(1));
         Ok(match wait_s {
@@ -204,16 +228,17 @@ async fn train(State(api): State<Arc<Api>>, headers: HeaderMap, body: Result<Byt
 /// GET /api/v0/adapters/jobs/{job_id}
 async fn job(State(api): State<Arc<Api>>, headers: HeaderMap, raw: Result<Path<String>, PathRejection>) -> Response {
     run(async {
-        let tx = NodeTx::begin(&api, &headers).await?;
+        let mut tx = NodeTx::begin(&api, &headers).await?;
         let id = job_id(raw)?;
-        let result: Value = match tx.client().query_one("SELECT jitgen.adapter_job($1)", &[&id]).await {
+        let result: Value = match tx.query_one("SELECT jitgen.adapter_job($1)", &[&id]).await {
             Ok(row) => row.get(0),
-            Err(e) => return Err(if matches!(ApiError::from_db(&e), ApiError::NotFound(_)) { tx.not_found_job(id) } else { ApiError::from_db(&e) }),
+            Err(ApiError::NotFound(_)) => return Err(tx.not_found_job(id)),
+            Err(e) => return Err(e),
         };
         if result["node_id"].as_str() != Some(tx.node_id.as_str()) {
             return Err(tx.not_found_job(id));
         }
-        tx.commit().await?;
+        tx.commit_in_background();
         Ok(ok(StatusCode::OK, result, None))
     })
     .await
@@ -223,22 +248,13 @@ async fn job(State(api): State<Arc<Api>>, headers: HeaderMap, raw: Result<Path<S
 /// while a running job is asked to stop between two training steps.
 async fn cancel(State(api): State<Arc<Api>>, headers: HeaderMap, raw: Result<Path<String>, PathRejection>) -> Response {
     run(async {
-        let tx = NodeTx::begin(&api, &headers).await?;
+        let mut tx = NodeTx::begin(&api, &headers).await?;
         let id = job_id(raw)?;
-        let owner = tx
-            .client()
-            .query_opt("SELECT node_id FROM jitgen.adapter_jobs WHERE job_id = $1", &[&id])
-            .await
-            .map_err(|e| ApiError::from_db(&e))?;
+        let owner = tx.query_opt("SELECT node_id FROM jitgen.adapter_jobs WHERE job_id = $1", &[&id]).await?;
         if owner.map(|r| r.get::<_, String>(0)).as_deref() != Some(tx.node_id.as_str()) {
             return Err(tx.not_found_job(id));
         }
-        let result: Value = tx
-            .client()
-            .query_one("SELECT jitgen.cancel_adapter_job($1)", &[&id])
-            .await
-            .map_err(|e| ApiError::from_db(&e))?
-            .get(0);
+        let result: Value = tx.query_one("SELECT jitgen.cancel_adapter_job($1)", &[&id]).await?.get(0);
         tx.commit().await?;
         let status = if result["status"] == "running" { StatusCode::ACCEPTED } else { StatusCode::OK };
         Ok(ok(status, result, None))

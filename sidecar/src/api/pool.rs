@@ -3,18 +3,19 @@
 //! rolls back before its connection is reused, so no request ever runs inside another's
 //! transaction or role.
 
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use jitgen_sidecar::db::Target;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
-use tokio_postgres::Client;
+use tokio_postgres::{Client, Statement};
 
 use super::reply::ApiError;
 
 pub struct Pool {
     target: Target,
-    idle: Mutex<Vec<Client>>,
+    idle: Mutex<Vec<Conn>>,
     slots: Arc<Semaphore>,
     acquire_timeout: Duration,
 }
@@ -34,8 +35,8 @@ impl Pool {
         loop {
             let next = self.idle.lock().unwrap_or_else(|p| p.into_inner()).pop();
             match next {
-                Some(c) if c.is_closed() => continue,
-                Some(c) => return Ok(Pooled { client: Some(c), pool: self.clone(), _permit: permit }),
+                Some(c) if c.client.is_closed() => continue,
+                Some(c) => return Ok(Pooled { conn: Some(c), pool: self.clone(), _permit: permit }),
                 None => break,
             }
         }
@@ -43,33 +44,50 @@ impl Pool {
             tracing::warn!(error = %e, "api: cannot connect to the database");
             ApiError::unavailable("the database is unreachable")
         })?;
-        Ok(Pooled { client: Some(client), pool: self.clone(), _permit: permit })
+        Ok(Pooled { conn: Some(Conn { client, statements: HashMap::new() }), pool: self.clone(), _permit: permit })
     }
 
-    fn put_back(&self, client: Client) {
-        if !client.is_closed() {
-            self.idle.lock().unwrap_or_else(|p| p.into_inner()).push(client);
+    fn put_back(&self, conn: Conn) {
+        if !conn.client.is_closed() {
+            self.idle.lock().unwrap_or_else(|p| p.into_inner()).push(conn);
         }
     }
 }
 
+/// A connection and the statements prepared on it: each request's statements are parsed once
+/// per connection, so a call is one round trip, not two.
+struct Conn {
+    client: Client,
+    statements: HashMap<&'static str, Statement>,
+}
+
 pub struct Pooled {
-    client: Option<Client>,
+    conn: Option<Conn>,
     pool: Arc<Pool>,
     _permit: OwnedSemaphorePermit,
 }
 
 impl Pooled {
     pub fn client(&self) -> &Client {
-        self.client.as_ref().expect("a pooled connection holds its client until dropped")
+        &self.conn.as_ref().expect("a pooled connection holds its client until dropped").client
+    }
+
+    pub async fn prepared(&mut self, sql: &'static str) -> Result<Statement, tokio_postgres::Error> {
+        let conn = self.conn.as_mut().expect("a pooled connection holds its client until dropped");
+        if let Some(s) = conn.statements.get(sql) {
+            return Ok(s.clone());
+        }
+        let s = conn.client.prepare(sql).await?;
+        conn.statements.insert(sql, s.clone());
+        Ok(s)
     }
 
     /// Gives the connection back only after ROLLBACK: for a transaction that did not finish.
     pub fn rollback_and_release(mut self) {
-        let (Some(client), pool) = (self.client.take(), self.pool.clone()) else { return };
+        let (Some(conn), pool) = (self.conn.take(), self.pool.clone()) else { return };
         tokio::spawn(async move {
-            if client.batch_execute("ROLLBACK").await.is_ok() {
-                pool.put_back(client);
+            if conn.client.batch_execute("ROLLBACK").await.is_ok() {
+                pool.put_back(conn);
             }
         });
     }
@@ -77,7 +95,7 @@ impl Pooled {
 
 impl Drop for Pooled {
     fn drop(&mut self) {
-        if let Some(c) = self.client.take() {
+        if let Some(c) = self.conn.take() {
             self.pool.put_back(c);
         }
     }
