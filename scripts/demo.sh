@@ -56,7 +56,7 @@ log "the same node over HTTP (jitgen api): a bearer token per node and seed 004'
 api_out="$(mktemp /tmp/jitgen-api.XXXXXX)"
 JITGEN_LOG=warn target/release/jitgen api --listen 127.0.0.1:0 >"$api_out" &
 api=$!
-trap 'kill "$api" 2>/dev/null; stop_services; stop_cluster' EXIT
+trap '{ kill "$api" 2>/dev/null || true; }; stop_services; stop_cluster' EXIT
 for _ in $(seq 1 200); do [ -s "$api_out" ] && break; sleep 0.05; done
 api_url="$(head -1 "$api_out")"
 token="$(psql -X -At -c "SELECT jitgen.issue_node_token('kitchen-1', interval '1 day', 'demo')")"

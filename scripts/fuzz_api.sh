@@ -7,7 +7,6 @@
 source "$(dirname "$0")/lib.sh"
 MAX_EXAMPLES="${1:-100}"
 ensure_schemathesis
-torch_env  # the jitgen binary links libtorch (training) until it is split out
 cd "$JG_ROOT"
 bin="${JITGEN_BIN:-target/debug/jitgen}"
 [ -x "$bin" ] || die "$bin not built: cargo build -p jitgen-sidecar"

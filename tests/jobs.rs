@@ -339,3 +339,37 @@ async fn jobs_enqueued_one_by_one_while_workers_listen_are_never_lost() {
     let stuck = count(&c, "SELECT count(*) FROM jitgen.jobs WHERE state <> 'complete'").await;
     assert!(done.is_some(), "{stuck} of 300 jobs never completed");
 }
+
+/// A `jitgen` built without the `train` feature (no libtorch) leaves adapter.train jobs queued
+/// for a worker built with it instead of burying them as an unknown kind. Runs in the
+/// torch-free layer of scripts/test.sh (`--no-default-features`).
+#[cfg(not(feature = "train"))]
+#[tokio::test]
+async fn a_build_without_training_leaves_adapter_jobs_for_one_with_it() {
+    let db = TestDb::migrated().await;
+    let c = db.client().await;
+    c.execute("SELECT jitgen.register_node('n1', 'acme', 'tiny', current_user)", &[]).await.unwrap();
+    let cmds = json!([{"command_name": "open_door", "description": "Open the door.", "parameters": [],
+        "examples": [{"voice_command": "open the door", "expected_parameters": {}}]}]);
+    let r: Value = c.query_one("SELECT jitgen.train_adapter('n1', 'tiny', $1)", &[&cmds]).await.unwrap().get(0);
+    let id = r["job_id"].as_i64().unwrap();
+    let _w = Worker::start(&db.url, &[]);
+    let read = poll_until(Duration::from_secs(20), || async {
+        let n: Option<i32> = c
+            // Read, then handed back for 10 s (a read alone makes it invisible for JITGEN_VT_SECS = 2).
+            .query_one(
+                "SELECT (SELECT read_ct FROM pgmq.q_jitgen_jobs q WHERE q.msg_id = j.msg_id AND q.vt > now() + interval '5 s')
+                 FROM jitgen.jobs j WHERE j.id = $1",
+                &[&id],
+            )
+            .await
+            .unwrap()
+            .get(0);
+        n.filter(|n| *n >= 1)
+    })
+    .await;
+    assert!(read.is_some(), "the worker did not hand the adapter.train message back");
+    let row = c.query_one("SELECT state, attempts, error FROM jitgen.jobs WHERE id = $1", &[&id]).await.unwrap();
+    let (state, attempts, error): (String, i32, Option<Value>) = (row.get(0), row.get(1), row.get(2));
+    assert_eq!((state.as_str(), attempts, error), ("queued", 0, None));
+}

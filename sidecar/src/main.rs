@@ -126,7 +126,9 @@ async fn main() -> anyhow::Result<()> {
             let config = worker::WorkerConfig::from_env()?;
             let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
             let background = delivery::spawn(&cli.database_url, stop_rx)?;
+            #[allow(unused_mut)]
             let mut registry = worker::handlers::Registry::builtin(llm::LlmClient::from_env()?)?;
+            #[cfg(feature = "train")]
             registry.register("adapter.train", std::sync::Arc::new(worker::adapter_train::AdapterTrain::from_env().await?));
             let result = worker::run(config, target, registry, signals).await;
             // The worker returns after its drain: stop delivery tasks on the same shutdown.

@@ -2,6 +2,7 @@
 //! JITGEN_TEST_DATABASE_URL (scripts/test.sh starts one), migrated by the real binary.
 #![allow(dead_code)]
 
+#[cfg(feature = "train")]
 pub mod adapters;
 pub mod api;
 pub mod certs;

@@ -14,6 +14,13 @@ use tokio::sync::watch;
 use tokio_postgres::types::ToSql;
 use tokio_postgres::Client;
 
+/// Kinds whose handler exists in builds with other features (adapter.train needs `train`): a
+/// worker built without it leaves such jobs queued for one that has it, instead of burying
+/// them as an unknown kind.
+pub fn built_without(kind: &str) -> bool {
+    kind == "adapter.train" && !cfg!(feature = "train")
+}
+
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
 pub struct JobContext {

@@ -8,6 +8,7 @@
 //! on LISTEN/NOTIFY with a timed poll as backup, and reconnect with capped backoff
 //! (connections.rs).
 
+#[cfg(feature = "train")]
 pub mod adapter_train;
 pub mod config;
 pub(crate) mod content_generate;
@@ -266,6 +267,17 @@ async fn step(shared: &Shared, conn: &mut Conn) -> Result<bool, tokio_postgres::
         return Ok(true);
     }
     let (payload, attempt, max_attempts): (Value, i32, i32) = (row.get(7), row.get(8), row.get(9));
+    if shared.registry.get(&kind).is_none() && handlers::built_without(&kind) {
+        static WARNED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+        if !WARNED.swap(true, Ordering::Relaxed) {
+            tracing::warn!(%kind, "this jitgen was built without the handler for these jobs; they wait for a worker built with it");
+        }
+        let unclaim = conn.stmt(UNCLAIM).await?;
+        let later = conn.stmt(SET_VT_SECS).await?;
+        conn.client.execute(&unclaim, &[&job_id, &attempt]).await?;
+        conn.client.execute(&later, &[&msg_id, &10i32]).await?;
+        return Ok(true);
+    }
     let permit: Option<OwnedSemaphorePermit> = match shared.kind_permits.get(&kind) {
         None => None,
         Some(sem) => match sem.clone().try_acquire_owned() {
