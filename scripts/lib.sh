@@ -62,16 +62,22 @@ ensure_pgrx_init() {
 JG_TORCH_PINS="torch==2.13.0 transformers==5.23.0 peft==0.21.2 safetensors==0.8.0 tokenizers==0.23.3 numpy accelerate"
 JG_TORCH_VENV="${JITGEN_TORCH_VENV:-$JG_CACHE/torch-2.13.0}"
 
-ensure_torch_venv() {
-    if [ -f "$JG_TORCH_VENV/.jitgen-pins" ] && [ "$(cat "$JG_TORCH_VENV/.jitgen-pins")" = "$JG_TORCH_PINS" ]; then
+# A venv at $1 holding the pip requirements $2, reinstalled only when they change.
+ensure_pinned_venv() {
+    local dir="$1" pins="$2" what="$3"
+    if [ -f "$dir/.jitgen-pins" ] && [ "$(cat "$dir/.jitgen-pins")" = "$pins" ]; then
         return 0
     fi
-    log "installing the torch venv in $JG_TORCH_VENV (once, ~3 min, 5 GB)"
-    python3 -m venv "$JG_TORCH_VENV"
+    log "installing $what in $dir (once)"
+    python3 -m venv "$dir"
     # shellcheck disable=SC2086
-    # No wheel cache: it would hold a second copy of the ~4 GB of wheels.
-    "$JG_TORCH_VENV/bin/pip" install -q --no-cache-dir --disable-pip-version-check $JG_TORCH_PINS
-    printf '%s' "$JG_TORCH_PINS" > "$JG_TORCH_VENV/.jitgen-pins"
+    # No wheel cache: it would hold a second copy of the ~4 GB of torch wheels.
+    "$dir/bin/pip" install -q --no-cache-dir --disable-pip-version-check $pins
+    printf '%s' "$pins" > "$dir/.jitgen-pins"
+}
+
+ensure_torch_venv() {
+    ensure_pinned_venv "$JG_TORCH_VENV" "$JG_TORCH_PINS" "the torch venv (~3 min, 5 GB)"
 }
 
 # Environment for building and running anything that links libtorch (tch).
@@ -96,13 +102,7 @@ JG_SCHEMATHESIS_PIN="schemathesis==4.32.5"
 JG_SCHEMATHESIS_VENV="$JG_CACHE/schemathesis-4.32.5"
 
 ensure_schemathesis() {
-    if [ -f "$JG_SCHEMATHESIS_VENV/.jitgen-pins" ] && [ "$(cat "$JG_SCHEMATHESIS_VENV/.jitgen-pins")" = "$JG_SCHEMATHESIS_PIN" ]; then
-        return 0
-    fi
-    log "installing $JG_SCHEMATHESIS_PIN in $JG_SCHEMATHESIS_VENV (once, ~1 min)"
-    python3 -m venv "$JG_SCHEMATHESIS_VENV"
-    "$JG_SCHEMATHESIS_VENV/bin/pip" install -q --no-cache-dir --disable-pip-version-check "$JG_SCHEMATHESIS_PIN"
-    printf '%s' "$JG_SCHEMATHESIS_PIN" > "$JG_SCHEMATHESIS_VENV/.jitgen-pins"
+    ensure_pinned_venv "$JG_SCHEMATHESIS_VENV" "$JG_SCHEMATHESIS_PIN" "$JG_SCHEMATHESIS_PIN (~1 min)"
 }
 
 setup_all() {
