@@ -68,17 +68,7 @@ impl Nodes {
 
 impl Drop for Nodes {
     fn drop(&mut self) {
-        // Roles outlive the database; drop them once the database is gone.
-        let name = self.db.name.clone();
-        let (a, b) = (self.role_a.clone(), self.role_b.clone());
-        let _ = std::process::Command::new("psql")
-            .args(["-X", "-q", &support::admin_url(), "-c", &format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)")])
-            .output();
-        for role in [a, b] {
-            let _ = std::process::Command::new("psql")
-                .args(["-X", "-q", &support::admin_url(), "-c", &format!("DROP ROLE IF EXISTS \"{role}\"")])
-                .output();
-        }
+        support::drop_database_then_roles(&self.db.name, &[&self.role_a, &self.role_b]);
     }
 }
 

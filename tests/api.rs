@@ -64,15 +64,7 @@ impl Setup {
 impl Drop for Setup {
     fn drop(&mut self) {
         self.api.stop();
-        let name = self.db.name.clone();
-        let _ = std::process::Command::new("psql")
-            .args(["-X", "-q", &support::admin_url(), "-c", &format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)")])
-            .output();
-        for role in &self.roles {
-            let _ = std::process::Command::new("psql")
-                .args(["-X", "-q", &support::admin_url(), "-c", &format!("DROP ROLE IF EXISTS \"{role}\"")])
-                .output();
-        }
+        support::drop_database_then_roles(&self.db.name, &[&self.roles[0], &self.roles[1]]);
     }
 }
 

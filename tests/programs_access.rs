@@ -43,10 +43,7 @@ impl App {
 
 impl Drop for App {
     fn drop(&mut self) {
-        let admin = support::admin_url();
-        for sql in [format!("DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)", self.db.name), format!("DROP ROLE IF EXISTS \"{}\"", self.role)] {
-            let _ = std::process::Command::new("psql").args(["-X", "-q", &admin, "-c", &sql]).output();
-        }
+        support::drop_database_then_roles(&self.db.name, &[&self.role]);
     }
 }
 

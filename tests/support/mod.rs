@@ -82,6 +82,17 @@ impl Drop for TestDb {
     }
 }
 
+/// Drops a test's database, then the cluster-wide roles its objects referenced (a role cannot
+/// go while a database still holds its grants or rows).
+pub fn drop_database_then_roles(db: &str, roles: &[&str]) {
+    let admin = admin_url();
+    let sqls = std::iter::once(format!("DROP DATABASE IF EXISTS \"{db}\" WITH (FORCE)"))
+        .chain(roles.iter().map(|r| format!("DROP ROLE IF EXISTS \"{r}\"")));
+    for sql in sqls {
+        let _ = Command::new("psql").args(["-X", "-q", &admin, "-c", &sql]).output();
+    }
+}
+
 /// Polls `f` until it returns Some or the deadline passes.
 pub async fn poll_until<T, F, Fut>(deadline: Duration, mut f: F) -> Option<T>
 where

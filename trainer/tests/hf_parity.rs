@@ -6,23 +6,13 @@ use jitgen_trainer::config::Arch;
 use jitgen_trainer::model::{KvCache, LoraSpec, Model};
 use jitgen_trainer::output::{load_adapter, write_adapter};
 use jitgen_trainer::tiny::{make_tiny_model, TinySpec};
+use common::{max_diff, ours};
 use tch::{Device, Tensor};
 
 const TOL: f64 = 1e-4;
 
 fn ids(vocab: i64) -> Vec<i64> {
     (0..14).map(|i| (i * 37 + 5) % vocab).collect()
-}
-
-fn ours(model: &Model, ids: &[i64]) -> Tensor {
-    let _g = tch::no_grad_guard();
-    let t = Tensor::from_slice(ids).view([1, ids.len() as i64]);
-    model.logits(&model.hidden(&t, None, false)).squeeze_dim(0)
-}
-
-fn max_diff(a: &Tensor, b: &Tensor) -> f64 {
-    assert_eq!(a.size(), b.size());
-    (a - b).abs().max().double_value(&[])
 }
 
 fn tiny(arch: Arch, dir: &std::path::Path) {

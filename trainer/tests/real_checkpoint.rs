@@ -9,6 +9,7 @@ use std::path::PathBuf;
 
 use jitgen_trainer::model::{KvCache, LoraSpec, Model};
 use jitgen_trainer::output::write_adapter;
+use common::{max_diff, ours};
 use tch::{Device, Tensor};
 
 /// 30 fp32 layers in a different summation order than PyTorch's eager kernels: the measured max
@@ -27,17 +28,6 @@ fn prompt_ids(dir: &std::path::Path, question: &str) -> Vec<i64> {
     let tok = tokenizers::Tokenizer::from_file(dir.join("tokenizer.json")).unwrap();
     let text = format!("<|im_start|>user\n{question}<|im_end|>\n<|im_start|>assistant\n");
     tok.encode(text, false).unwrap().get_ids().iter().map(|&i| i as i64).collect()
-}
-
-fn ours(model: &Model, ids: &[i64]) -> Tensor {
-    let _g = tch::no_grad_guard();
-    let t = Tensor::from_slice(ids).view([1, ids.len() as i64]);
-    model.logits(&model.hidden(&t, None, false)).squeeze_dim(0)
-}
-
-fn max_diff(a: &Tensor, b: &Tensor) -> f64 {
-    assert_eq!(a.size(), b.size());
-    (a - b).abs().max().double_value(&[])
 }
 
 /// Greedy decoding through the KV cache: the prompt once, then one token at a time.

@@ -23,6 +23,7 @@ use axum::Router;
 use jitgen_sidecar::db::Target;
 use serde_json::Value;
 
+use crate::worker::config::env_parse;
 use pool::{Pool, Pooled};
 use reply::{ok, ApiError};
 
@@ -40,14 +41,9 @@ impl ApiConfig {
     /// the seed's 2,000 examples fit with room), JITGEN_API_ACQUIRE_MS (default 5000).
     pub fn from_env() -> anyhow::Result<ApiConfig> {
         let num = |name: &str, default: u64, min: u64| -> anyhow::Result<u64> {
-            match std::env::var(name) {
-                Ok(v) => {
-                    let n: u64 = v.trim().parse().map_err(|e| anyhow::anyhow!("{name}={v:?} is not a whole number: {e}"))?;
-                    anyhow::ensure!(n >= min, "{name}={n} is below the minimum {min}");
-                    Ok(n)
-                }
-                Err(_) => Ok(default),
-            }
+            let n = env_parse(name, default)?;
+            anyhow::ensure!(n >= min, "{name}={n} is below the minimum {min}");
+            Ok(n)
         };
         Ok(ApiConfig {
             pool_size: num("JITGEN_API_POOL", 16, 1)? as usize,

@@ -22,6 +22,18 @@ pub fn script(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("py").join(name)
 }
 
+/// Our logits `[len, vocab]` for `ids`, one full pass without a cache.
+pub fn ours(model: &jitgen_trainer::model::Model, ids: &[i64]) -> tch::Tensor {
+    let _g = tch::no_grad_guard();
+    let t = tch::Tensor::from_slice(ids).view([1, ids.len() as i64]);
+    model.logits(&model.hidden(&t, None, false)).squeeze_dim(0)
+}
+
+pub fn max_diff(a: &tch::Tensor, b: &tch::Tensor) -> f64 {
+    assert_eq!(a.size(), b.size());
+    (a - b).abs().max().double_value(&[])
+}
+
 /// Runs hf_check.py and returns its logits `[len, vocab]`.
 pub fn hf_logits(model: &Path, adapter: Option<&Path>, ids: &[i64], out: &Path) -> tch::Tensor {
     let ids_arg = ids.iter().map(|i| i.to_string()).collect::<Vec<_>>().join(",");
