@@ -9,6 +9,8 @@ mod dev_llm;
 mod generate;
 mod llm;
 mod migrate;
+#[cfg(feature = "serve")]
+mod serve;
 mod status;
 mod worker;
 
@@ -39,6 +41,24 @@ enum Command {
     Api {
         #[arg(long, env = "JITGEN_API_LISTEN", default_value = "127.0.0.1:8787")]
         listen: String,
+    },
+    /// Serve an OpenAI-compatible endpoint (POST /v1/chat/completions, GET /v1/models) over a
+    /// base model, with each node's adapter as `"model": "<model id>:<node_id>"` (adapters
+    /// from jitgen.adapter_artifacts; settings JITGEN_SERVE_*). Prints its base URL.
+    #[cfg(feature = "serve")]
+    Serve {
+        /// A Hugging Face model directory (config.json, *.safetensors, tokenizer.json).
+        #[arg(long, env = "JITGEN_BASE_MODEL_DIR")]
+        model_dir: std::path::PathBuf,
+        /// The name requests use in `model` (default: the directory's name); must equal the
+        /// nodes' base_model_id for their adapters to be found.
+        #[arg(long, env = "JITGEN_SERVE_MODEL_ID")]
+        model_id: Option<String>,
+        #[arg(long, env = "JITGEN_SERVE_LISTEN", default_value = "127.0.0.1:8090")]
+        listen: String,
+        /// Serve the base model only, without looking up adapters in the database.
+        #[arg(long)]
+        no_database: bool,
     },
     /// Serve a scripted OpenAI-compatible endpoint that answers program requests with the
     /// template program (for the demo and bench/programs.sh; not a model). Prints its URL.
@@ -159,6 +179,11 @@ async fn main() -> anyhow::Result<()> {
             api::serve(&listen, target, api::ApiConfig::from_env()?, stop_signal()).await?
         }
         Command::Status => print!("{}", status::report(&cli.database_url).await?),
+        #[cfg(feature = "serve")]
+        Command::Serve { model_dir, model_id, listen, no_database } => {
+            let database = if no_database { None } else { Some(jitgen_sidecar::db::Target::parse(&cli.database_url)?) };
+            serve::serve(&listen, database, serve::ServeConfig::from_env(model_dir, model_id)?, stop_signal()).await?
+        }
         Command::BenchApi { posts, gets_per_client } => print!("{}", bench_api::api(&cli.database_url, posts, gets_per_client).await?),
         Command::BenchQueue { samples, jobs, connections } => {
             print!("{}", bench::queue(&cli.database_url, samples, jobs, connections).await?)

@@ -249,6 +249,15 @@ impl ArtifactStore {
         }
     }
 
+    /// The object's bytes; `Ok(None)` when it does not exist.
+    pub async fn get_bytes(&self, key: &str) -> Result<Option<Vec<u8>>, StorageError> {
+        match self.bucket.get_object(key).await {
+            Ok(r) => Ok(Some(r.to_vec())),
+            Err(S3Error::HttpFailWithBody(404, _)) => Ok(None),
+            Err(e) => Err(StorageError::classify(&format!("get {key}"), e)),
+        }
+    }
+
     /// A GET URL that works without credentials until it expires (`ttl` at most 7 days, an S3 limit).
     pub async fn presign_get(&self, key: &str, ttl: Duration) -> Result<String, StorageError> {
         let secs = u32::try_from(ttl.as_secs()).unwrap_or(u32::MAX).max(1);

@@ -1,4 +1,4 @@
-//! The real `jitgen api` as a child process, and a node with a bearer token to call it with.
+//! The real `jitgen api` (or `jitgen serve`) as a child process, and its replies.
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
@@ -14,8 +14,14 @@ pub struct ApiServer {
 impl ApiServer {
     /// Starts `jitgen api` on a free port and waits for the base URL it prints once listening.
     pub fn start(url: &str, env: &[(&str, &str)]) -> ApiServer {
+        ApiServer::start_command(&["api"], url, env)
+    }
+
+    /// Starts `jitgen <args> --listen 127.0.0.1:0` (api, serve) and waits for its base URL.
+    pub fn start_command(args: &[&str], url: &str, env: &[(&str, &str)]) -> ApiServer {
         let mut cmd = Command::new(BIN);
-        cmd.args(["api", "--listen", "127.0.0.1:0"])
+        cmd.args(args)
+            .args(["--listen", "127.0.0.1:0"])
             .env("DATABASE_URL", url)
             .env("JITGEN_LOG", "warn")
             .stdout(Stdio::piped())
@@ -23,10 +29,10 @@ impl ApiServer {
         for (k, v) in env {
             cmd.env(k, v);
         }
-        let mut child = cmd.spawn().expect("start jitgen api");
+        let mut child = cmd.spawn().unwrap_or_else(|e| panic!("start jitgen {args:?}: {e}"));
         let mut line = String::new();
         BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
-        assert!(line.starts_with("http://"), "jitgen api printed {line:?} instead of its URL");
+        assert!(line.starts_with("http://"), "jitgen {args:?} printed {line:?} instead of its URL");
         ApiServer { child, base: line.trim().to_string() }
     }
 

@@ -44,6 +44,7 @@ struct Raw {
     attention_bias: Option<bool>,
     mlp_bias: Option<bool>,
     eos_token_id: Option<Value>,
+    max_position_embeddings: Option<i64>,
 }
 
 #[derive(Clone, Debug)]
@@ -65,6 +66,8 @@ pub struct ModelConfig {
     pub o_bias: bool,
     pub mlp_bias: bool,
     pub eos_token_ids: Vec<i64>,
+    /// The longest sequence (prompt plus completion) the positions were trained for.
+    pub max_position_embeddings: i64,
 }
 
 fn invalid(msg: impl Into<String>) -> TrainError {
@@ -133,6 +136,7 @@ impl ModelConfig {
             o_bias: arch == Arch::Llama && attention_bias,
             mlp_bias: raw.mlp_bias.unwrap_or(false),
             eos_token_ids,
+            max_position_embeddings: raw.max_position_embeddings.filter(|&n| n > 0).unwrap_or(2048),
         })
     }
 }

@@ -119,6 +119,11 @@ impl Encoder {
         Ok(Encoder { tokenizer, format })
     }
 
+    /// `s` as token ids, without special tokens.
+    pub fn tokens(&self, s: &str) -> Result<Vec<i64>, TrainError> {
+        self.text(s)
+    }
+
     fn text(&self, s: &str) -> Result<Vec<i64>, TrainError> {
         let enc = self.tokenizer.encode(s, false).map_err(|e| TrainError::InvalidData(format!("tokenizing: {e}")))?;
         Ok(enc.get_ids().iter().map(|&i| i as i64).collect())
@@ -133,7 +138,8 @@ impl Encoder {
         }
     }
 
-    fn turn(&self, role: &str, content: &str) -> Result<Vec<i64>, TrainError> {
+    /// One whole turn (`role` and `content` with the format's markers).
+    pub fn turn(&self, role: &str, content: &str) -> Result<Vec<i64>, TrainError> {
         Ok(match self.format {
             ChatFormat::ChatMl { start, end } => {
                 let mut v = vec![start as i64];
@@ -154,7 +160,8 @@ impl Encoder {
         })
     }
 
-    fn assistant_header(&self) -> Result<Vec<i64>, TrainError> {
+    /// What opens the assistant's turn: generation starts after it.
+    pub fn assistant_header(&self) -> Result<Vec<i64>, TrainError> {
         Ok(match self.format {
             ChatFormat::ChatMl { start, .. } => {
                 let mut v = vec![start as i64];

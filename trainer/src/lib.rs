@@ -18,11 +18,13 @@
 //! canceled or failed run leaves nothing at the output path (files are written to a staging
 //! directory renamed into place at the end).
 
+pub mod adapter;
 pub mod config;
 pub mod data;
 pub mod eval;
 pub mod model;
 pub mod output;
+pub mod serve;
 pub mod tiny;
 pub mod train;
 
@@ -38,6 +40,8 @@ pub use data::{load_jsonl, parse_jsonl, Example};
 pub use eval::{Gate, Metrics};
 pub use model::{LoraSpec, Model};
 pub use train::{Progress, TrainConfig};
+/// The libtorch binding this crate is built on, for callers that pick devices and threads.
+pub use tch;
 
 #[derive(Debug)]
 pub enum TrainError {

@@ -10,6 +10,7 @@ use std::path::Path;
 use tch::nn::{self, Init};
 use tch::{Device, Kind, Tensor};
 
+use crate::adapter::Adapter;
 use crate::config::ModelConfig;
 use crate::TrainError;
 
@@ -25,6 +26,16 @@ pub struct LoraSpec {
 
 pub const ATTENTION_MODULES: [&str; 4] = ["q_proj", "k_proj", "v_proj", "o_proj"];
 pub const MLP_MODULES: [&str; 3] = ["gate_proj", "up_proj", "down_proj"];
+/// Every LoRA-able module in the order [`Model::hidden_with`] indexes an [`Adapter`]'s matrices.
+pub const MODULES: [(&str, &str); 7] = [
+    ("self_attn", "q_proj"),
+    ("self_attn", "k_proj"),
+    ("self_attn", "v_proj"),
+    ("self_attn", "o_proj"),
+    ("mlp", "gate_proj"),
+    ("mlp", "up_proj"),
+    ("mlp", "down_proj"),
+];
 
 pub struct Lora {
     pub a: Tensor,
@@ -41,8 +52,14 @@ pub struct Linear {
 
 impl Linear {
     pub fn forward(&self, x: &Tensor, train: bool) -> Tensor {
+        self.forward_with(x, train, None)
+    }
+
+    /// With `adapter`'s LoRA in place of the layer's own (a served request's adapter on a
+    /// shared base).
+    pub fn forward_with(&self, x: &Tensor, train: bool, adapter: Option<&Lora>) -> Tensor {
         let y = x.linear(&self.w, self.b.as_ref());
-        match &self.lora {
+        match adapter.or(self.lora.as_ref()) {
             None => y,
             Some(l) => {
                 // LoRA weights stay fp32 (optimizer precision) when the base runs in bf16.
@@ -224,6 +241,18 @@ impl Model {
         Ok(Model { config, device, kind, embed, layers, norm, lm_head, inv_freq, vs, lora })
     }
 
+    /// `(out_features, in_features)` of module `m` (an index into [`MODULES`]) of `layer`.
+    pub fn linear_shape(&self, layer: usize, m: usize) -> Option<(i64, i64)> {
+        let l = self.layers.get(layer)?;
+        let lin = [&l.q, &l.k, &l.v, &l.o, &l.gate, &l.up, &l.down].get(m).copied()?;
+        let size = lin.w.size();
+        Some((size[0], size[1]))
+    }
+
+    pub fn num_layers(&self) -> usize {
+        self.layers.len()
+    }
+
     /// Parameter counts: (base, trainable).
     pub fn parameter_counts(&self) -> (i64, i64) {
         let mut base = self.embed.numel() as i64 + self.norm.w.numel() as i64;
@@ -252,6 +281,11 @@ impl Model {
     /// following the `cache.len()` tokens already in `cache` (which is extended), or from
     /// position 0 without a cache. Right padding needs no mask: attention is causal.
     pub fn hidden(&self, ids: &Tensor, cache: Option<&mut KvCache>, train: bool) -> Tensor {
+        self.hidden_with(ids, cache, train, None)
+    }
+
+    /// [`Model::hidden`] with `adapter`'s LoRA matrices applied instead of the model's own.
+    pub fn hidden_with(&self, ids: &Tensor, cache: Option<&mut KvCache>, train: bool, adapter: Option<&Adapter>) -> Tensor {
         let (b, t) = (ids.size()[0], ids.size()[1]);
         let c = &self.config;
         let past = cache.as_ref().map_or(0, |c| c.len());
@@ -266,10 +300,11 @@ impl Model {
             cache.layers.resize_with(self.layers.len(), || None);
         }
         for (i, l) in self.layers.iter().enumerate() {
+            let lora = |m: usize| adapter.and_then(|a| a.lora(i, m));
             let h = l.input_norm.forward(&x);
-            let q = l.q.forward(&h, train).view([b, t, c.num_heads, c.head_dim]).transpose(1, 2);
-            let k = l.k.forward(&h, train).view([b, t, c.num_kv_heads, c.head_dim]).transpose(1, 2);
-            let v = l.v.forward(&h, train).view([b, t, c.num_kv_heads, c.head_dim]).transpose(1, 2);
+            let q = l.q.forward_with(&h, train, lora(0)).view([b, t, c.num_heads, c.head_dim]).transpose(1, 2);
+            let k = l.k.forward_with(&h, train, lora(1)).view([b, t, c.num_kv_heads, c.head_dim]).transpose(1, 2);
+            let v = l.v.forward_with(&h, train, lora(2)).view([b, t, c.num_kv_heads, c.head_dim]).transpose(1, 2);
             let q = apply_rope(&q, &cos, &sin);
             let mut k = apply_rope(&k, &cos, &sin);
             let mut v = v;
@@ -283,9 +318,10 @@ impl Model {
             }
             let y = Tensor::scaled_dot_product_attention(&q, &k, &v, mask.as_ref(), 0.0, is_causal, None, c.num_kv_heads != c.num_heads);
             let y = y.transpose(1, 2).contiguous().view([b, t, c.num_heads * c.head_dim]);
-            x = x + l.o.forward(&y, train);
+            x = x + l.o.forward_with(&y, train, lora(3));
             let h = l.post_norm.forward(&x);
-            let m = l.down.forward(&(l.gate.forward(&h, train).silu() * l.up.forward(&h, train)), train);
+            let gated = l.gate.forward_with(&h, train, lora(4)).silu() * l.up.forward_with(&h, train, lora(5));
+            let m = l.down.forward_with(&gated, train, lora(6));
             x = x + m;
         }
         self.norm.forward(&x)
@@ -301,17 +337,9 @@ impl Model {
     pub fn lora_tensors(&self) -> Vec<(String, Tensor)> {
         let mut out = Vec::new();
         for (i, l) in self.layers.iter().enumerate() {
-            for (group, module, lin) in [
-                ("self_attn", "q_proj", &l.q),
-                ("self_attn", "k_proj", &l.k),
-                ("self_attn", "v_proj", &l.v),
-                ("self_attn", "o_proj", &l.o),
-                ("mlp", "gate_proj", &l.gate),
-                ("mlp", "up_proj", &l.up),
-                ("mlp", "down_proj", &l.down),
-            ] {
+            for (m, lin) in [&l.q, &l.k, &l.v, &l.o, &l.gate, &l.up, &l.down].into_iter().enumerate() {
                 if let Some(lora) = &lin.lora {
-                    let p = format!("base_model.model.model.layers.{i}.{group}.{module}");
+                    let p = peft_key(i, m);
                     out.push((format!("{p}.lora_A.weight"), lora.a.shallow_clone()));
                     out.push((format!("{p}.lora_B.weight"), lora.b.shallow_clone()));
                 }
@@ -319,6 +347,13 @@ impl Model {
         }
         out
     }
+}
+
+/// PEFT's name of module `m` (an index into [`MODULES`]) of `layer`, without the
+/// `.lora_A.weight` / `.lora_B.weight` suffix.
+pub fn peft_key(layer: usize, m: usize) -> String {
+    let (group, module) = MODULES[m];
+    format!("base_model.model.model.layers.{layer}.{group}.{module}")
 }
 
 /// HF's rotate-half RoPE: x·cos + rotate_half(x)·sin.

@@ -2,6 +2,7 @@
 
 mod common;
 
+use jitgen_trainer::adapter::Adapter;
 use jitgen_trainer::config::Arch;
 use jitgen_trainer::model::{KvCache, LoraSpec, Model};
 use jitgen_trainer::output::{load_adapter, write_adapter};
@@ -83,6 +84,17 @@ fn check_arch(arch: Arch) {
     let reloaded = Model::load(&dir, Device::Cpu, Some(spec)).unwrap();
     load_adapter(&reloaded, &adapter).unwrap();
     assert!(max_diff(&ours(&reloaded, &ids), &mine) <= 1e-6);
+
+    // `jitgen serve`'s path: the same files as a per-request adapter beside the plain base.
+    let served = Adapter::load(&base, &adapter).unwrap();
+    let logits = {
+        let _g = tch::no_grad_guard();
+        let input = Tensor::from_slice(&ids).view([1, ids.len() as i64]);
+        base.logits(&base.hidden_with(&input, None, false, Some(&served))).squeeze_dim(0)
+    };
+    let d = max_diff(&logits, &peft);
+    assert!(d <= TOL, "{arch:?}: max |served adapter - PEFT| = {d}");
+    assert!(max_diff(&ours(&base, &ids), &hf) <= TOL, "the shared base is left unchanged");
 }
 
 /// Rewrites `dir`'s single model.safetensors as two shards with an index, as large
