@@ -4,6 +4,8 @@
 mod api;
 mod bench;
 mod bench_api;
+#[cfg(feature = "serve")]
+mod bench_serve;
 mod delivery;
 mod dev_llm;
 mod generate;
@@ -80,6 +82,21 @@ enum Command {
         posts: usize,
         #[arg(long, default_value_t = 200)]
         gets_per_client: usize,
+    },
+    /// Measure `jitgen serve`: adapter overhead per token, first adapter load, and decode speed
+    /// against transformers (bench/serve.sh; needs S3_* and the torch venv's python).
+    #[cfg(feature = "serve")]
+    BenchServe {
+        #[arg(long, env = "JITGEN_BASE_MODEL_DIR")]
+        model_dir: std::path::PathBuf,
+        #[arg(long, default_value_t = 8)]
+        nodes: usize,
+        #[arg(long, default_value_t = 64)]
+        tokens: usize,
+        #[arg(long, default_value_t = 7)]
+        reps: usize,
+        #[arg(long, default_value_t = 2)]
+        threads: i32,
     },
     /// Measure queue latency and throughput against a raw pgmq loop (bench/queue.sh).
     BenchQueue {
@@ -185,6 +202,10 @@ async fn main() -> anyhow::Result<()> {
             serve::serve(&listen, database, serve::ServeConfig::from_env(model_dir, model_id)?, stop_signal()).await?
         }
         Command::BenchApi { posts, gets_per_client } => print!("{}", bench_api::api(&cli.database_url, posts, gets_per_client).await?),
+        #[cfg(feature = "serve")]
+        Command::BenchServe { model_dir, nodes, tokens, reps, threads } => {
+            print!("{}", bench_serve::serve(&cli.database_url, model_dir, nodes, tokens, reps, threads).await?)
+        }
         Command::BenchQueue { samples, jobs, connections } => {
             print!("{}", bench::queue(&cli.database_url, samples, jobs, connections).await?)
         }

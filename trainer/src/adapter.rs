@@ -92,9 +92,10 @@ impl Adapter {
                     Ok(t.to_kind(Kind::Float).to_device(device).set_requires_grad(false))
                 };
                 let a = get("lora_A", [r, in_f])?;
-                let b = get("lora_B", [out_f, r])?;
+                // The scale is folded into B once, saving a multiplication per token.
+                let b = get("lora_B", [out_f, r])? * scale;
                 bytes += (a.numel() + b.numel()) * 4;
-                mods[m] = Some(Lora { a, b, scale, dropout: 0.0 });
+                mods[m] = Some(Lora { a, b, scale: 1.0, dropout: 0.0 });
             }
             layers.push(mods);
         }

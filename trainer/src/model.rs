@@ -62,12 +62,18 @@ impl Linear {
         match adapter.or(self.lora.as_ref()) {
             None => y,
             Some(l) => {
-                // LoRA weights stay fp32 (optimizer precision) when the base runs in bf16.
-                let xl = x.to_kind(l.a.kind());
+                // LoRA weights stay fp32 (optimizer precision) when the base runs in bf16. Each
+                // skipped no-op conversion is one dispatch less per layer and token when serving.
+                let xl = if x.kind() == l.a.kind() { x.shallow_clone() } else { x.to_kind(l.a.kind()) };
                 let xl = if train && l.dropout > 0.0 { xl.dropout(l.dropout, true) } else { xl };
-                let delta = xl.linear::<Tensor>(&l.a, None).linear::<Tensor>(&l.b, None) * l.scale;
-                let kind = y.kind();
-                y + delta.to_kind(kind)
+                let mut delta = xl.linear::<Tensor>(&l.a, None).linear::<Tensor>(&l.b, None);
+                if l.scale != 1.0 {
+                    delta = delta * l.scale;
+                }
+                if delta.kind() != y.kind() {
+                    delta = delta.to_kind(y.kind());
+                }
+                y + delta
             }
         }
     }
