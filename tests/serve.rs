@@ -218,6 +218,10 @@ async fn bad_models_artifacts_and_lengths_get_specific_errors_and_the_base_still
     let r = ask(&server, BASE, json!({"temperature": 9})).await;
     assert_eq!((r.status, r.body["error"]["param"].as_str()), (400, Some("temperature")));
 
+    // A random model does not write JSON: the reply is refused, not passed off as JSON.
+    let r = ask(&server, BASE, json!({"response_format": {"type": "json_object"}})).await;
+    assert_eq!((r.status, r.body["error"]["code"].as_str()), (422, Some("json_object_unsatisfied")), "{}", r.body);
+
     let exact = ask(&server, BASE, json!({"max_tokens": 5, "ignore_eos": true})).await;
     assert_eq!(exact.body["usage"]["completion_tokens"], 5, "{}", exact.body);
     assert_eq!(exact.body["choices"][0]["finish_reason"], "length");

@@ -250,12 +250,16 @@ impl Engine {
     /// closes; the first attempt samples as `p` says; while the reply does not parse as one JSON
     /// object, up to `retries` more attempts sample at temperature ≥ 0.7 with new seeds. The last reply is returned with
     /// `json_ok` telling whether it holds.
+    ///
+    /// `accept` judges a parsed object (a JSON Schema, say); a reply it refuses is retried too.
+    /// A reply cut by `max_tokens` is not retried: another sample would run as long.
     pub fn complete_json(
         &self,
         prompt: &[i64],
         adapter: Option<&Adapter>,
         p: &SamplingParams,
         retries: usize,
+        accept: &dyn Fn(&Value) -> bool,
         cancel: &AtomicBool,
     ) -> Result<Completion, TrainError> {
         let mut params = SamplingParams { json_object: true, ..p.clone() };
@@ -266,7 +270,7 @@ impl Engine {
                 params.seed = p.seed.wrapping_add(attempt as u64);
             }
             let c = self.complete(prompt, adapter, &params, cancel)?;
-            let parsed = json_object_in(&c.text);
+            let parsed = json_object_in(&c.text).filter(|t| serde_json::from_str::<Value>(t).is_ok_and(|v| accept(&v)));
             total = Completion {
                 text: parsed.map_or_else(|| c.text.clone(), String::from),
                 completion_tokens: total.completion_tokens + c.completion_tokens,
@@ -276,7 +280,7 @@ impl Engine {
                 attempts: attempt + 1,
                 json_ok: parsed.is_some(),
             };
-            if total.json_ok {
+            if total.json_ok || c.finish == FinishReason::Length {
                 break;
             }
         }

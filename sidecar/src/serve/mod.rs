@@ -5,9 +5,10 @@
 //!   newest adapter from `jitgen.adapter_artifacts` (fetched, sha256-checked, LRU-cached).
 //! - At most `JITGEN_SERVE_CONCURRENCY` generations run at once; up to `JITGEN_SERVE_QUEUE`
 //!   more wait; beyond that a request gets 503 with Retry-After.
-//! - `response_format: {"type": "json_object"}` begins the reply with `{`, stops where the
-//!   object closes and retries while it does not parse (`Engine::complete_json`); a reply
-//!   that is still not JSON after the retries is a 422, never a silent non-JSON 200.
+//! - `response_format` `json_object` (and `json_schema`) begins the reply with `{`, stops where
+//!   the object closes and retries while it does not parse (or does not satisfy the schema,
+//!   checked by jitgen's validator) (`Engine::complete_json`); a reply that still fails after
+//!   the retries is a 422, never a silent non-JSON 200.
 
 mod adapters;
 mod metrics;
@@ -263,14 +264,15 @@ async fn chat_inner(s: &Arc<Served>, headers: &HeaderMap, body: &Bytes) -> Resul
     s.metrics.running_peak.inner().fetch_max(now_running, Ordering::SeqCst);
     let cancel = Arc::new(AtomicBool::new(false));
     let _cancel_guard = CancelOnDrop(cancel.clone());
-    let (engine, ad, flag, retries, json_mode) = (s.engine.clone(), adapter.clone(), cancel.clone(), s.json_retries, req.json_object);
+    let (engine, ad, flag, retries, json_mode, schema) = (s.engine.clone(), adapter.clone(), cancel.clone(), s.json_retries, req.json_object, req.schema.clone());
     let mut params = req.sampling.clone();
     params.max_tokens = max_tokens;
     let prompt_len = prompt.len();
     let done: Result<Completion, TrainError> = tokio::task::spawn_blocking(move || {
         let a = ad.as_deref().map(|l| &l.adapter);
         if json_mode {
-            engine.complete_json(&prompt, a, &params, retries, &flag)
+            let accept = |v: &Value| schema.as_ref().is_none_or(|s| s.is_valid(v));
+            engine.complete_json(&prompt, a, &params, retries, &accept, &flag)
         } else {
             engine.complete(&prompt, a, &params, &flag)
         }
@@ -291,7 +293,12 @@ async fn chat_inner(s: &Arc<Served>, headers: &HeaderMap, body: &Bytes) -> Resul
                 StatusCode::UNPROCESSABLE_ENTITY,
                 "invalid_response_error",
                 "json_object_unsatisfied",
-                format!("the model gave no JSON object in {} attempts; the last reply was {:?}", c.attempts, c.text.chars().take(200).collect::<String>()),
+                format!(
+                    "the model gave no JSON object{} in {} attempt(s); the last reply was {:?}",
+                    if req.schema.is_some() { " matching the schema" } else { "" },
+                    c.attempts,
+                    c.text.chars().take(200).collect::<String>()
+                ),
             )
         });
     }

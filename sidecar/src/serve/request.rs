@@ -1,8 +1,11 @@
 //! The OpenAI chat-completions request as `jitgen serve` reads it, and its error body
 //! (`{"error": {"message", "type", "param", "code"}}`, as OpenAI clients expect).
 
+use std::sync::Arc;
+
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
+use jitgen_core::validation::CompiledSchema;
 use jitgen_trainer::serve::{ChatMessage, SamplingParams};
 use serde_json::{json, Value};
 
@@ -40,7 +43,6 @@ impl IntoResponse for ServeError {
 }
 
 /// What a request asks for, checked.
-#[derive(Debug)]
 pub struct ChatRequest {
     /// The `model` field as sent: `<base>` or `<base>:<node_id>`.
     pub model: String,
@@ -50,6 +52,8 @@ pub struct ChatRequest {
     pub max_tokens: Option<usize>,
     pub sampling: SamplingParams,
     pub json_object: bool,
+    /// `response_format: json_schema`: the reply must also satisfy this schema.
+    pub schema: Option<Arc<CompiledSchema>>,
 }
 
 pub const DEFAULT_MAX_TOKENS: usize = 512;
@@ -134,12 +138,17 @@ pub fn parse(body: &Value, base_model_id: &str) -> Result<ChatRequest, ServeErro
         }
         Some(_) => return Err(ServeError::bad("stop", "stop must be a string or up to 4 non-empty strings")),
     };
-    let json_object = match body.get("response_format") {
-        None | Some(Value::Null) => false,
+    let (json_object, schema) = match body.get("response_format") {
+        None | Some(Value::Null) => (false, None),
         Some(f) => match f.get("type").and_then(Value::as_str) {
-            Some("text") => false,
-            Some("json_object") => true,
-            _ => return Err(ServeError::bad("response_format", "response_format.type must be text or json_object")),
+            Some("text") => (false, None),
+            Some("json_object") => (true, None),
+            Some("json_schema") => {
+                let schema = f.pointer("/json_schema/schema").ok_or_else(|| ServeError::bad("response_format", "response_format.json_schema.schema is required"))?;
+                let compiled = CompiledSchema::compile(schema).map_err(|e| ServeError::bad("response_format", format!("response_format.json_schema.schema does not compile: {e}")))?;
+                (true, Some(Arc::new(compiled)))
+            }
+            _ => return Err(ServeError::bad("response_format", "response_format.type must be text, json_object or json_schema")),
         },
     };
     let seed = match body.get("seed") {
@@ -156,12 +165,19 @@ pub fn parse(body: &Value, base_model_id: &str) -> Result<ChatRequest, ServeErro
         json_object: false,
         ignore_eos: body.get("ignore_eos").and_then(Value::as_bool).unwrap_or(false),
     };
-    Ok(ChatRequest { model: model.to_string(), node_id: node_id.map(String::from), messages, max_tokens, sampling, json_object })
+    Ok(ChatRequest { model: model.to_string(), node_id: node_id.map(String::from), messages, max_tokens, sampling, json_object, schema })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn refused(body: &Value) -> ServeError {
+        match parse(body, "smol") {
+            Err(e) => e,
+            Ok(_) => panic!("accepted {body}"),
+        }
+    }
 
     fn req(extra: Value) -> Value {
         let mut v = json!({"model": "smol", "messages": [{"role": "user", "content": "hi"}]});
@@ -177,10 +193,10 @@ mod tests {
         assert_eq!((r.model.as_str(), r.node_id), ("smol", None));
         let r = parse(&req(json!({"model": "smol:kitchen-1"})), "smol").unwrap();
         assert_eq!(r.node_id.as_deref(), Some("kitchen-1"));
-        let e = parse(&req(json!({"model": "gpt-4o"})), "smol").unwrap_err();
+        let e = refused(&req(json!({"model": "gpt-4o"})));
         assert_eq!((e.status, e.code), (StatusCode::NOT_FOUND, "model_not_found"));
         assert!(e.message.contains("gpt-4o"), "{}", e.message);
-        assert_eq!(parse(&req(json!({"model": "smol:../x"})), "smol").unwrap_err().status, StatusCode::BAD_REQUEST);
+        assert_eq!(refused(&req(json!({"model": "smol:../x"}))).status, StatusCode::BAD_REQUEST);
     }
 
     #[test]
@@ -196,7 +212,7 @@ mod tests {
             (json!({"stop": [""]}), "stop"),
             (json!({"response_format": {"type": "xml"}}), "response_format"),
         ] {
-            let e = parse(&req(extra.clone()), "smol").unwrap_err();
+            let e = refused(&req(extra.clone()));
             assert_eq!((e.status, e.param), (StatusCode::BAD_REQUEST, Some(param)), "{extra}");
         }
     }
@@ -206,6 +222,12 @@ mod tests {
         let r = parse(&req(json!({"response_format": {"type": "json_object"}, "max_tokens": 20, "stop": "\n"})), "smol").unwrap();
         assert!(r.json_object);
         assert_eq!((r.max_tokens, r.sampling.temperature, r.sampling.stop.clone()), (Some(20), 0.0, vec!["\n".to_string()]));
+        let with_schema = json!({"response_format": {"type": "json_schema", "json_schema": {"name": "t", "schema": {"type": "object", "required": ["a"]}}}});
+        let r = parse(&req(with_schema), "smol").unwrap();
+        assert!(r.json_object);
+        assert!(r.schema.as_ref().is_some_and(|s| s.is_valid(&json!({"a": 1})) && !s.is_valid(&json!({"b": 1}))));
+        let broken = json!({"response_format": {"type": "json_schema", "json_schema": {"schema": {"type": 7}}}});
+        assert_eq!(refused(&req(broken)).param, Some("response_format"));
         let parts = json!({"messages": [{"role": "developer", "content": [{"type": "text", "text": "a"}, {"type": "text", "text": "b"}]}]});
         let r = parse(&req(parts), "smol").unwrap();
         assert_eq!((r.messages[0].role.as_str(), r.messages[0].content.as_str()), ("system", "ab"));

@@ -26,12 +26,14 @@ pub struct ProgramGenerate {
     llm: LlmClient,
     reask: bool,
     fallback: Fallback,
+    max_tokens: Option<u64>,
 }
 
 impl ProgramGenerate {
     /// `PROGRAM_LLM_MODEL` (default gpt-4o-mini), `PROGRAM_LLM_TIMEOUT_MS` (default 120000: a
     /// whole program is a long answer), `JITGEN_PROGRAM_REASK` (default 1),
-    /// `JITGEN_PROGRAM_FALLBACK` (`none`, the default, or `template`).
+    /// `JITGEN_PROGRAM_FALLBACK` (`none`, the default, or `template`), `PROGRAM_LLM_MAX_TOKENS`
+    /// (default 16000, the origin's; a small local model needs a smaller one to fit its context).
     pub fn from_env(mut llm: LlmClient) -> anyhow::Result<ProgramGenerate> {
         llm.model = env("PROGRAM_LLM_MODEL").unwrap_or_else(|| "gpt-4o-mini".into());
         if let Some(ms) = env("PROGRAM_LLM_TIMEOUT_MS") {
@@ -49,7 +51,11 @@ impl ProgramGenerate {
             Some("template") => Fallback::Template,
             Some(other) => anyhow::bail!("JITGEN_PROGRAM_FALLBACK={other:?}: use none or template"),
         };
-        Ok(ProgramGenerate { llm, reask, fallback })
+        let max_tokens = match env("PROGRAM_LLM_MAX_TOKENS") {
+            Some(n) => Some(n.parse::<u64>().ok().filter(|&n| n > 0).ok_or_else(|| anyhow::anyhow!("PROGRAM_LLM_MAX_TOKENS={n:?}: use a positive integer"))?),
+            None => None,
+        };
+        Ok(ProgramGenerate { llm, reask, fallback, max_tokens })
     }
 }
 
@@ -170,7 +176,10 @@ impl Handler for ProgramGenerate {
             if !self.llm.is_online() {
                 return self.fall_back(user_id, &onboarding, ProgramError::NotConfigured, db).await;
             }
-            let body = prompt::request_body(&self.llm.model, &onboarding);
+            let mut body = prompt::request_body(&self.llm.model, &onboarding);
+            if let Some(n) = self.max_tokens {
+                body["max_tokens"] = json!(n);
+            }
             let (error, last_invalid) = match self.ask(&body, &onboarding, COMPONENT, db).await {
                 Attempt::Program(p, model) => return Ok(save(user_id, p, &model, &onboarding, None)),
                 Attempt::Invalid(e @ ProgramError::CutOff, text, _) => (e, text),
