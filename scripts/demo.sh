@@ -62,7 +62,7 @@ api_url="$(head -1 "$api_out")"
 token="$(psql -X -At -c "SELECT jitgen.issue_node_token('kitchen-1', interval '1 day', 'demo')")"
 echo "token issued once by an operator: ${token:0:8}… (only its sha256 is stored)"
 node_post() {  # $1: command_schema JSON
-    jq -n --argjson c "$1" '{node_id: "kitchen-1", base_model_id: "tiny-qwen2", command_schema: $c}' |
+    jq -n --argjson c "$1" '{node_id: "kitchen-1", base_model_id: "smollm2-135m-instruct", command_schema: $c}' |
         curl -s -H "Authorization: Bearer $token" -H 'content-type: application/json' --data-binary @- \
             -w '\n' "$api_url/adapters/train"
 }
@@ -73,23 +73,20 @@ posted="$(node_post "$(cat demo/adapter_commands.json)")"
 echo "$posted" | jq -c '{job_id, status, dataset_hash, reused}'
 job="$(echo "$posted" | jq -r .job_id)"
 echo "GET without a token: HTTP $(curl -s -o /dev/null -w '%{http_code}' "$api_url/adapters/jobs/$job")"
-# No model can be downloaded here: the base model is a tiny random Qwen2 whose tokenizer is
-# trained on the job's own dataset (exported as the trainer's pairs.jsonl).
 models="$(mktemp -d /tmp/jitgen-models.XXXXXX)"
-psql -X -At -c "SELECT jitgen.adapter_dataset_jsonl(dataset) FROM jitgen.adapter_jobs WHERE job_id = $job" \
-    >"$models/pairs.jsonl"
-target/release/jitgen-train make-tiny --out "$models/tiny-qwen2" --corpus "$models/pairs.jsonl" --arch qwen2 \
-    --hidden 128 --layers 2 --vocab 1024
-mosquitto_sub -h 127.0.0.1 -p "$MQTT_PORT" -t 'jitgen/nodes/+/adapter_ready' -C 1 -W 600 -v >"$models/mqtt.txt" &
+mosquitto_sub -h 127.0.0.1 -p "$MQTT_PORT" -t 'jitgen/nodes/+/adapter_ready' -C 1 -W 900 -v >"$models/mqtt.txt" &
 subscriber=$!
-log "jitgen run with S3 and MQTT; quality gate lowered to 0 for this random 2-layer base (real bases pass 0.80)"
-JITGEN_BASE_MODELS="tiny-qwen2=$models/tiny-qwen2" JITGEN_ADAPTER_CACHE="$models/cache" JITGEN_TRAIN_LR=3e-3 \
-    JITGEN_GATE_THRESHOLD=0 JITGEN_METRICS_ADDR=off JITGEN_LOG=warn target/release/jitgen run &
+log "jitgen run with S3 and MQTT trains the node's adapter on SmolLM2-135M-Instruct (CPU, a few minutes; quality gate 0.80)"
+JITGEN_BASE_MODELS="smollm2-135m-instruct=$JG_BASE_MODEL_DIR" JITGEN_ADAPTER_CACHE="$models/cache" JITGEN_TRAIN_LR=2e-3 \
+    JITGEN_METRICS_ADDR=off JITGEN_LOG=warn target/release/jitgen run &
 worker=$!
-status=""
-for _ in $(seq 1 600); do
+status="" last=""
+for _ in $(seq 1 900); do
     polled="$(curl -s -H "Authorization: Bearer $token" "$api_url/adapters/jobs/$job")"
-    echo "  GET /adapters/jobs/$job: $(echo "$polled" | jq -r '"\(.status) | \(.progress * 100 | floor)% | \(.progress_message // "")"')"
+    line="$(echo "$polled" | jq -r '"\(.status) | \(.progress * 100 | floor)% | \(.progress_message // "")"')"
+    # Only changes: a line per second for minutes says nothing.
+    [ "$line" = "$last" ] || echo "  GET /adapters/jobs/$job: $line"
+    last="$line"
     status="$(echo "$polled" | jq -r .status)"
     case "$status" in complete|failed|dead|canceled) break ;; esac
     sleep 1
@@ -105,6 +102,41 @@ curl -sf -o "$models/adapter.tar" "$url"
 log "the node downloaded its adapter from the artifact_url of GET /adapters/jobs/$job: $(sha256sum "$models/adapter.tar" | cut -c1-64) (stored sha256 $expected)"
 [ "$(sha256sum "$models/adapter.tar" | cut -c1-64)" = "$expected" ] || die "downloaded bytes differ from the stored ones"
 tar -tvf "$models/adapter.tar"
-kill -TERM "$worker" "$api"; wait "$worker" "$api" || true
-rm -rf "$models" "$api_out"
+log "the quality gate on the holdout (greedy decoding of utterances the adapter never saw)"
+tar -xOf "$models/adapter.tar" training_report.json |
+    jq -c '{gate: .gate, metrics: (.metrics | del(.examples)), holdout: .metrics.examples, train_s: (.timings.train_s | floor)}'
+kill -TERM "$worker"; wait "$worker" || true
+
+log "jitgen serve: the base model and each node's adapter behind one OpenAI-compatible endpoint"
+serve_out="$(mktemp /tmp/jitgen-serve.XXXXXX)"
+JITGEN_LOG=warn target/release/jitgen serve --model-dir "$JG_BASE_MODEL_DIR" --listen 127.0.0.1:0 >"$serve_out" &
+serve=$!
+trap '{ kill "$api" "$serve" 2>/dev/null || true; }; stop_services; stop_cluster' EXIT
+for _ in $(seq 1 600); do [ -s "$serve_out" ] && break; sleep 0.1; done
+serve_url="$(head -1 "$serve_out")"
+[ -n "$serve_url" ] || die "jitgen serve printed no URL"
+curl -s "$serve_url/models" | jq -c '[.data[].id]'
+system="$(psql -X -At -c "SELECT jitgen.adapter_dataset_jsonl(dataset) FROM jitgen.adapter_jobs WHERE job_id = $job" | head -1 | jq -r .system)"
+ask() {  # $1: model, $2: utterance
+    jq -n --arg m "$1" --arg s "$system" --arg u "$2" \
+        '{model: $m, messages: [{role: "system", content: $s}, {role: "user", content: $u}], max_tokens: 48}' |
+        curl -s -H 'content-type: application/json' --data-binary @- "$serve_url/chat/completions" |
+        jq -r '"\(.choices[0].message.content // .error.message)   [\(.jitgen.decode_ms // 0 | floor) ms\(if .jitgen.adapter_load_ms then ", adapter loaded in \(.jitgen.adapter_load_ms | floor) ms" else "" end)]"'
+}
+for utterance in "set a timer for twelve minutes" "what is the weather in tokyo" "turn on the light in the bedroom"; do
+    echo "\"$utterance\""
+    echo "  kitchen-1's adapter: $(ask smollm2-135m-instruct:kitchen-1 "$utterance")"
+    echo "  the base model:      $(ask smollm2-135m-instruct "$utterance")"
+done
+echo "an unknown node: $(ask smollm2-135m-instruct:hall-9 "hello")"
+curl -s "$(dirname "$serve_url")/metrics" | grep -E '^jitgen_serve_(adapter_cache|adapter_load_seconds_(sum|count)|generated_tokens)'
+
+log "the base model as the LLM of every LLM path (session, programs, content); the oracle's coder comes with issue 15"
+LLM_API_ENDPOINT="$serve_url/chat/completions" LLM_API_KEY=local LLM_MODEL=smollm2-135m-instruct \
+    PROGRAM_LLM_MODEL=smollm2-135m-instruct PROGRAM_LLM_MAX_TOKENS=768 PROGRAM_LLM_TIMEOUT_MS=240000 \
+    JITGEN_PROGRAM_FALLBACK=template LLM_TIMEOUT_MS=120000 JITGEN_METRICS_ADDR=off JITGEN_LOG=warn target/release/jitgen run &
+worker=$!
+psql -X -v ON_ERROR_STOP=0 -e -v endpoint="$serve_url/chat/completions" -f demo/real_llm.sql
+kill -TERM "$worker" "$api" "$serve"; wait "$worker" "$api" "$serve" || true
+rm -rf "$models" "$api_out" "$serve_out"
 log "demo finished; the throwaway cluster and services are removed on exit"

@@ -1,0 +1,37 @@
+-- The real base model (SmolLM2-135M-Instruct behind `jitgen serve`) as the LLM of every LLM
+-- path. A 135M model is far below what these prompts are written for: the point is what jitgen
+-- does with what it gets — valid answers are used, invalid ones re-asked, and the rest fall
+-- back or fail with the reason, never stored unchecked.
+\pset pager off
+\set input '{"sessionId":"demo-llm","weekNumber":1,"blockNumber":1,"primaryLift":"squat","intensityType":"heavy","oneRmKg":140,"sorenessRatings":{"quads":6},"weeklyVolumeToDate":{"quads":16},"activeAuxiliaries":["Romanian Deadlift","Leg Press"]}'
+SET jitgen.llm_endpoint = :'endpoint';
+SET jitgen.llm_model = 'smollm2-135m-instruct';
+-- jitgen serve runs without an API key here; the session path still wants one configured.
+SET jitgen.llm_api_key = 'local';
+SET jitgen.llm_timeout_ms = 30000;
+
+\echo '--- session JIT (seed 000), llm and hybrid: the model''s adjustment passes the hard constraints, or the formula stands in and says why'
+SELECT m AS requested, s->>'jit_strategy' AS strategy, s->'fallback_reason' AS fallback_reason,
+       s->'mainLiftSets'->0->>'weight_kg' AS first_set_kg, jsonb_array_length(s->'mainLiftSets') AS sets
+FROM unnest(ARRAY['llm', 'hybrid']) AS m, LATERAL jitgen.generate_session(:'input', m) AS s;
+
+\echo '--- a program (seed 002) for a third user: the worker asks the model, re-asks once with the problems, then falls back to the template'
+SET jitgen.user_id = 'cccccccc-cccc-4ccc-8ccc-cccccccccccc';
+INSERT INTO profiles (user_id, onboarding_responses, onboarding_completed) VALUES ('cccccccc-cccc-4ccc-8ccc-cccccccccccc',
+  '{"primaryGoal": "Hypertrophy", "experienceLevel": "Beginner (<6 months)", "trainingFrequencyDays": 3,
+    "equipment": ["Dumbbells"]}', true);
+RESET jitgen.user_id;
+SELECT j->>'state' AS state, j->'result'->>'success' AS success, j->'result'->>'ai_model_version' AS model,
+       j->'result'->>'code' AS error_code, left(j->'result'->>'last_invalid', 160) AS last_invalid_reply
+FROM jitgen.await_job((SELECT id FROM jitgen.jobs WHERE kind = 'program.generate'
+                       AND key = 'cccccccc-cccc-4ccc-8ccc-cccccccccccc'), 300000) AS j;
+
+\echo '--- learning content (seed 003): atoms the validator accepts are saved, the rest are counted as rejected'
+SELECT j->>'state' AS state, j->'result'->>'saved' AS saved, jsonb_array_length(j->'result'->'errors') AS rejected,
+       j->'result'->'errors'->0->>'error' AS first_rejection, j->'error'->'failure'->>'message' AS llm_error
+FROM jitgen.await_job(jitgen.request_content('c0000000-0000-4000-8000-000000000001', 'user_request',
+                                             ARRAY['explanation']), 180000) AS j;
+
+\echo '--- every call, as jitgen.llm_calls recorded it'
+SELECT component_id, model, outcome, prompt_tokens, completion_tokens, latency_ms
+FROM jitgen.llm_calls WHERE model = 'smollm2-135m-instruct' ORDER BY id;
