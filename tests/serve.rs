@@ -8,11 +8,10 @@ use std::path::{Path, PathBuf};
 
 use jitgen_sidecar::storage::{object_key, pack_adapter_dir_to, ArtifactMeta, ArtifactStore};
 use jitgen_trainer::config::Arch;
-use jitgen_trainer::model::{LoraSpec, Model};
-use jitgen_trainer::output::write_adapter;
+use jitgen_trainer::model::LoraSpec;
 use jitgen_trainer::serve::{ChatMessage, Engine, SamplingParams};
-use jitgen_trainer::tch::{self, Device, Tensor};
-use jitgen_trainer::tiny::{make_tiny_model, TinySpec};
+use jitgen_trainer::tch::Device;
+use jitgen_trainer::tiny::{make_tiny_model, write_random_adapter, TinySpec};
 use serde_json::{json, Value};
 use support::api::{reply, ApiServer, Reply};
 use support::services::{temp_dir, S3Server};
@@ -35,20 +34,8 @@ fn tiny_base(dir: &Path) {
 
 /// A PEFT adapter with random LoRA matrices (seeded): large enough to change greedy answers.
 fn random_adapter(base: &Path, seed: i64, out: &Path) {
-    std::fs::create_dir_all(out).unwrap();
     let spec = LoraSpec { r: 4, alpha: 8.0, dropout: 0.0, targets: ["q_proj", "v_proj", "o_proj"].map(String::from).to_vec() };
-    let model = Model::load(base, Device::Cpu, Some(spec)).unwrap();
-    tch::manual_seed(seed);
-    {
-        let _g = tch::no_grad_guard();
-        for (_, mut t) in model.lora_tensors() {
-            let r = Tensor::randn(t.size(), (t.kind(), t.device())) * 0.5;
-            t.copy_(&r);
-        }
-    }
-    write_adapter(&model, BASE, out).unwrap();
-    std::fs::write(out.join("training_report.json"), "{}").unwrap();
-    std::fs::write(out.join("loss_curve.svg"), "<svg/>").unwrap();
+    write_random_adapter(base, spec, seed, 0.5, out).unwrap();
 }
 
 /// Packs, uploads and records an adapter as the worker does; `recorded_sha` overrides the

@@ -17,9 +17,8 @@ use std::process::{Command, Stdio};
 use jitgen_sidecar::db;
 use jitgen_sidecar::storage::{object_key, pack_adapter_dir_to, ArtifactMeta, ArtifactStore, S3Config};
 use jitgen_trainer::data::Encoder;
-use jitgen_trainer::model::{LoraSpec, Model};
-use jitgen_trainer::output::write_adapter;
-use jitgen_trainer::tch::{self, Device, Tensor};
+use jitgen_trainer::model::LoraSpec;
+use jitgen_trainer::tiny::write_random_adapter;
 use serde_json::{json, Value};
 
 use crate::bench::percentile;
@@ -34,24 +33,6 @@ impl Drop for Child {
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
-}
-
-fn random_adapter(model_dir: &Path, seed: i64, out: &Path) -> anyhow::Result<()> {
-    std::fs::create_dir_all(out)?;
-    let spec = LoraSpec { r: 16, alpha: 32.0, dropout: 0.0, targets: ["q_proj", "k_proj", "v_proj", "o_proj"].map(String::from).to_vec() };
-    let model = Model::load(model_dir, Device::Cpu, Some(spec))?;
-    tch::manual_seed(seed);
-    {
-        let _g = tch::no_grad_guard();
-        for (_, mut t) in model.lora_tensors() {
-            let r = Tensor::randn(t.size(), (t.kind(), t.device())) * 0.01;
-            t.copy_(&r);
-        }
-    }
-    write_adapter(&model, MODEL_ID, out)?;
-    std::fs::write(out.join("training_report.json"), "{}")?;
-    std::fs::write(out.join("loss_curve.svg"), "<svg xmlns=\"http://www.w3.org/2000/svg\"/>")?;
-    Ok(())
 }
 
 async fn publish(c: &tokio_postgres::Client, store: &ArtifactStore, node: &str, job_id: i64, dir: &Path, work: &Path) -> anyhow::Result<()> {
@@ -102,7 +83,8 @@ pub async fn serve(url: &str, model_dir: PathBuf, nodes: usize, tokens: usize, r
     let c = db::connect_spawned(url, "bench").await?;
     for i in 0..nodes {
         let dir = work.join(format!("adapter-{i}"));
-        random_adapter(&model_dir, i as i64, &dir)?;
+        let spec = LoraSpec { r: 16, alpha: 32.0, dropout: 0.0, targets: ["q_proj", "k_proj", "v_proj", "o_proj"].map(String::from).to_vec() };
+        write_random_adapter(&model_dir, spec, i as i64, 0.01, &dir)?;
         publish(&c, &store, &format!("bench-node-{i}"), 900_000 + i as i64, &dir, &work).await?;
     }
 

@@ -338,6 +338,16 @@ impl Model {
         hidden.linear::<Tensor>(&self.lm_head, None)
     }
 
+    /// Fills every LoRA matrix (B too, so the adapter changes the output) with normal noise of
+    /// standard deviation `std`, from libtorch's global generator: for tests and benchmarks.
+    pub fn randomize_lora(&self, std: f64) {
+        let _g = tch::no_grad_guard();
+        for (_, mut t) in self.lora_tensors() {
+            let r = Tensor::randn(t.size(), (t.kind(), t.device())) * std;
+            t.copy_(&r);
+        }
+    }
+
     /// Every LoRA matrix with its PEFT key
     /// (`base_model.model.model.layers.{i}.self_attn.q_proj.lora_A.weight`).
     pub fn lora_tensors(&self) -> Vec<(String, Tensor)> {

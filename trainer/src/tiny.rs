@@ -152,3 +152,18 @@ fn vocab_id(dir: &Path, token: &str) -> Result<i64, TrainError> {
     let tk = tokenizers::Tokenizer::from_file(dir.join("tokenizer.json")).map_err(err)?;
     tk.token_to_id(token).map(i64::from).ok_or_else(|| err(format!("{token} is not in the vocabulary")))
 }
+
+/// A PEFT adapter directory with random LoRA matrices (seeded) on the model at `base`, plus the
+/// report and curve files the worker's artifact tar holds: what tests and benchmarks serve
+/// when what an adapter learned does not matter, only its shape.
+pub fn write_random_adapter(base: &Path, spec: crate::LoraSpec, seed: i64, std: f64, out: &Path) -> Result<(), TrainError> {
+    std::fs::create_dir_all(out).map_err(|e| TrainError::Io(format!("create {}: {e}", out.display())))?;
+    let model = crate::Model::load(base, tch::Device::Cpu, Some(spec))?;
+    tch::manual_seed(seed);
+    model.randomize_lora(std);
+    crate::output::write_adapter(&model, &base.display().to_string(), out)?;
+    for (name, text) in [(crate::output::REPORT, "{}"), (crate::output::LOSS_CURVE, "<svg xmlns=\"http://www.w3.org/2000/svg\"/>")] {
+        std::fs::write(out.join(name), text).map_err(|e| TrainError::Io(format!("write {name}: {e}")))?;
+    }
+    Ok(())
+}

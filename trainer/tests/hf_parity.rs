@@ -64,13 +64,7 @@ fn check_arch(arch: Arch) {
         targets: ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"].map(String::from).to_vec(),
     };
     let tuned = Model::load(&dir, Device::Cpu, Some(spec.clone())).unwrap();
-    {
-        let _g = tch::no_grad_guard();
-        for (_, mut t) in tuned.lora_tensors() {
-            let r = Tensor::randn(t.size(), (t.kind(), t.device())) * 0.2;
-            t.copy_(&r);
-        }
-    }
+    tuned.randomize_lora(0.2);
     let adapter = tmp.path().join("adapter");
     std::fs::create_dir_all(&adapter).unwrap();
     write_adapter(&tuned, &dir.display().to_string(), &adapter).unwrap();

@@ -90,12 +90,7 @@ fn sharing_the_system_prefix_gives_the_same_loss() {
     let examples = setup(&dir, Arch::Qwen2);
     let spec = LoraSpec { r: 4, alpha: 8.0, dropout: 0.0, targets: vec!["q_proj".into(), "v_proj".into()] };
     let model = Model::load(&dir, tch::Device::Cpu, Some(spec)).unwrap();
-    {
-        let _g = tch::no_grad_guard();
-        for (_, mut t) in model.lora_tensors() {
-            t.copy_(&(tch::Tensor::randn(t.size(), (t.kind(), t.device())) * 0.1));
-        }
-    }
+    model.randomize_lora(0.1);
     let enc = Encoder::load(&dir, &model.config.eos_token_ids).unwrap();
     let encoded: Vec<_> = examples.iter().map(|e| enc.encode(e).unwrap()).collect();
     for batch in jitgen_trainer::train::batches(&encoded, 8).iter().take(4) {
