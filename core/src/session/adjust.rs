@@ -189,7 +189,7 @@ pub(crate) fn apply_resolved(input: &JitInput, r: &Resolved, adj: &JitAdjustment
         s.skipped_main_lift = count == 0;
     }
 
-    s.auxiliary_work = build_auxiliary(input, r, &adj.aux_overrides, &mut s.warnings);
+    s.auxiliary_work = build_auxiliary(input, r, &adj.aux_overrides, adj.intensity_modifier, &mut s.warnings);
 
     if let Some(delta) = adj.rest_adjustments.and_then(|ra| ra.main_lift).filter(|d| d.is_finite()) {
         s.llm_rest_suggestion = Some(LlmRestSuggestion {

@@ -1,16 +1,21 @@
 //! Hard constraints: the rules no strategy may break. They run on every session, after the
 //! formula and after any adjustment, in this order:
 //!
-//! 1. A primary muscle at or above its MRV forces the main lift to be skipped.
+//! The muscles checked are the session muscles of the lift (squat: quads, glutes, lower
+//! back; bench: chest, triceps, shoulders; deadlift: hamstrings, glutes, lower and upper
+//! back), each with the lift's per-set load on it.
+//!
+//! 1. A session muscle at or above its MRV forces the main lift to be skipped.
 //! 2. Over-reaction guard (adjusted sessions only, i.e. labelled llm or hybrid): with no
-//!    active disruption and worst soreness (any muscle) below 7, a session that cuts both
+//!    active disruption and worst session-muscle soreness below 7, a session that cuts both
 //!    sets and weight below the formula is held to at most −1 set and at least 0.95 × the
 //!    formula weight (rounded up to the increment, so the floor is never below 0.95 ×).
 //!    The formula's own autoregulation stays inside this envelope by construction.
 //! 3. At least one working set unless skipped.
 //! 4. Never more than formula sets + 2.
-//! 5. Below MRV, the main sets fit the remaining capacity (whole sets: 18 of 20 → 2); when
-//!    no whole set fits (19.5 of 20) the main lift is skipped rather than break MRV.
+//! 5. Below MRV, the main sets fit the remaining capacity divided by the lift's load on the
+//!    muscle (quads 18 of 20 → 2 squat sets; glutes 21 of 22 → 1 squat set at 0.55); when no
+//!    whole set fits the main lift is skipped rather than break MRV.
 //! 6. Never above 1.20 × the formula weight (rounded down to the increment, so never above).
 //! 7. Rehab Mode: never above the cap rounded up to the increment.
 //! 8. Auxiliary rules (see [`super::auxiliary::apply_aux_rules`]), rest from the formula
@@ -28,7 +33,7 @@ use super::output::{push_unique, SessionOutput};
 use super::rounding::{floor_to_increment, kg, round_to_increment, round_up_to_increment};
 use super::strategy::JitStrategy;
 use super::types::Muscle;
-use super::volume::{lift_muscles, remaining, resolved_mrv_mev};
+use super::volume::{capped_muscles, resolved_mrv_mev, sets_that_fit};
 use super::warmup::warmup_sets;
 
 /// Sets above the formula's never allowed.
@@ -62,7 +67,7 @@ pub(crate) fn over_reaction_warning(sets: usize, weight_kg: f64) -> String {
 
 /// The guard applies when nothing objective justifies a deep cut.
 pub(crate) fn guard_applies(input: &JitInput) -> bool {
-    input.active_disruptions.is_empty() && input.worst_soreness() < GUARD_SORENESS
+    input.active_disruptions.is_empty() && input.session_soreness() < GUARD_SORENESS
 }
 
 pub(crate) fn over_reaction_floor_kg(r: &Resolved) -> f64 {
@@ -93,7 +98,7 @@ pub(crate) fn enforce(input: &JitInput, r: &Resolved, mut s: SessionOutput) -> S
     let inc = r.increment;
     let base_count = r.base_count();
     let table = resolved_mrv_mev(input);
-    let primaries = lift_muscles(input.primary_lift).primary;
+    let muscles: Vec<(Muscle, f64)> = capped_muscles(input.primary_lift).collect();
 
     if s.skipped_main_lift {
         s.main_lift_sets.clear();
@@ -104,10 +109,10 @@ pub(crate) fn enforce(input: &JitInput, r: &Resolved, mut s: SessionOutput) -> S
 
     // 1. MRV reached or exceeded on a primary muscle.
     if !s.skipped_main_lift {
-        let over = primaries
+        let over = muscles
             .iter()
-            .find(|m| table.get(m).is_some_and(|lm| input.weekly_sets(**m) >= f64::from(lm.mrv)));
-        if let Some(m) = over {
+            .find(|(m, _)| table.get(m).is_some_and(|lm| input.weekly_sets(*m) >= f64::from(lm.mrv)));
+        if let Some((m, _)) = over {
             s.skipped_main_lift = true;
             s.main_lift_sets.clear();
             push_unique(&mut s.warnings, mrv_exceeded_warning(*m));
@@ -117,10 +122,10 @@ pub(crate) fn enforce(input: &JitInput, r: &Resolved, mut s: SessionOutput) -> S
     // Whole sets left under MRV on the tightest primary muscle, and the rehab ceiling: the
     // guard measures cuts against what the ceilings allow, so that a cut the ceilings made
     // (on an earlier pass) is never mistaken for the LLM's over-reaction.
-    let tightest = primaries
+    let tightest = muscles
         .iter()
-        .filter_map(|m| table.get(m).map(|lm| (*m, lm.mrv, input.weekly_sets(*m))))
-        .map(|(m, mrv, weekly)| (remaining(mrv, weekly) as usize, m, mrv, weekly))
+        .filter_map(|(m, load)| table.get(m).map(|lm| (*m, lm.mrv, input.weekly_sets(*m), *load)))
+        .map(|(m, mrv, weekly, load)| (sets_that_fit(mrv, weekly, load), m, mrv, weekly))
         .min_by_key(|t| t.0);
     let rehab = rehab_ceiling_kg(input, r);
 
@@ -221,7 +226,7 @@ pub(crate) fn enforce(input: &JitInput, r: &Resolved, mut s: SessionOutput) -> S
     apply_aux_rules(input, r, &mut s);
     s.warmup_sets.clear();
     if !s.skipped_main_lift && !s.main_lift_sets.is_empty() {
-        let (sets, warning) = warmup_sets(input, s.top_weight_kg(), inc);
+        let (sets, warning) = warmup_sets(input, s.top_weight_kg(), input.plate_increment_kg());
         s.warmup_sets = sets;
         if let Some(w) = warning {
             push_unique(&mut s.warnings, w.to_string());

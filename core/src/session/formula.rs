@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use super::autoreg::formula_main;
-use super::auxiliary::build_auxiliary;
+use super::auxiliary::build_formula_auxiliary;
 use super::constraints::enforce;
 use super::error::InputError;
 use super::input::{check_increment, JitInput};
@@ -383,7 +383,9 @@ impl Resolved {
     pub fn new(input: &JitInput) -> Result<Resolved, InputError> {
         input.validate()?;
         let config = FormulaConfig::resolve(input.biological_sex, input.formula_config.as_ref())?;
-        let increment = input.weight_increment_kg.unwrap_or(config.rounding_increment_kg);
+        // The coarser step wins: the program's rounding policy and the lifter's plates both hold.
+        let increment =
+            input.weight_increment_kg.map_or(config.rounding_increment_kg, |w| w.max(config.rounding_increment_kg));
         let prescription = config.prescription(input.block_number, input.intensity_type);
         let base_weight = round_to_increment(prescription.pct * input.one_rm_kg, increment);
         let base_sets = (1..=prescription.sets)
@@ -443,10 +445,13 @@ pub fn formula_session(input: &JitInput) -> Result<SessionOutput, InputError> {
 pub(crate) fn formula_session_resolved(input: &JitInput, r: &Resolved) -> SessionOutput {
     let plan = formula_main(input, r);
     let mut s = SessionOutput::empty(JitStrategy::Formula, r.rest);
+    s.auxiliary_work = build_formula_auxiliary(input, r, &plan, &mut s.warnings);
     s.main_lift_sets = plan.sets;
     s.skipped_main_lift = plan.skipped;
     s.rationale = plan.rationale;
-    s.auxiliary_work = build_auxiliary(input, r, &[], &mut s.warnings);
+    let mut warnings = plan.warnings;
+    warnings.append(&mut s.warnings);
+    s.warnings = warnings;
     enforce(input, r, s)
 }
 
@@ -456,8 +461,8 @@ pub fn resolved_config(input: &JitInput) -> Result<FormulaConfig, InputError> {
     FormulaConfig::resolve(input.biological_sex, input.formula_config.as_ref())
 }
 
-/// The effective rounding increment: `weightIncrementKg`, else the config's
-/// `rounding_increment_kg`.
+/// The effective rounding increment of the main lift: the coarser of `weightIncrementKg` and
+/// the config's `rounding_increment_kg`.
 pub fn increment_kg(input: &JitInput) -> Result<f64, InputError> {
     Ok(Resolved::new(input)?.increment)
 }

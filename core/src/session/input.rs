@@ -70,10 +70,18 @@ pub struct JitInput {
     /// understood.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub warmup_config: Option<Value>,
+    /// True when the lifter chose `warmupConfig` themselves: it is then used as it is, even
+    /// on a recovery day or a light working weight (which otherwise get the minimal preset).
+    #[serde(default, deserialize_with = "nullable")]
+    pub warmup_config_explicit: bool,
+    /// The bar, kg (default 20): the lightest warm-up and recovery set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bar_weight_kg: Option<f64>,
     #[serde(default, deserialize_with = "nullable")]
     pub rehab_caps: Vec<RehabCap>,
-    /// Smallest weight step the lifter can load; defaults to the formula config's
-    /// `rounding_increment_kg` (2.5 kg).
+    /// Smallest weight step the lifter can load (from their plates). The main lift rounds
+    /// to the coarser of this and the formula config's `rounding_increment_kg` (2.5 kg);
+    /// auxiliaries and warm-ups round to this (2.5 kg when absent).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub weight_increment_kg: Option<f64>,
     /// Exercise → {lift, ratio}: the app's additions to (or corrections of) the built-in
@@ -107,6 +115,9 @@ pub struct RecentLog {
     pub lift: String,
     #[serde(default, deserialize_with = "nullable")]
     pub sets: Vec<LoggedSet>,
+    /// The RPE that session was prescribed; today's target when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target_rpe: Option<f64>,
 }
 
 /// One logged set; every field may be absent (an unrecorded RPE counts as a full set).
@@ -194,6 +205,8 @@ impl JitInput {
             recent_logs: Vec::new(),
             active_disruptions: Vec::new(),
             warmup_config: None,
+            warmup_config_explicit: false,
+            bar_weight_kg: None,
             rehab_caps: Vec::new(),
             weight_increment_kg: None,
             auxiliary_catalogue: BTreeMap::new(),
@@ -259,6 +272,15 @@ impl JitInput {
         if let Some(inc) = self.weight_increment_kg {
             check_increment("weightIncrementKg", inc)?;
         }
+        if let Some(bar) = self.bar_weight_kg {
+            if !(bar.is_finite() && (0.0..=50.0).contains(&bar)) {
+                return Err(InputError::out_of_range(
+                    "barWeightKg",
+                    format!("must be between 0 and 50 kg, got {bar}"),
+                    "barWeightKg is the empty bar's weight (20 kg for a men's Olympic bar, 15 kg for a women's).",
+                ));
+            }
+        }
         if let Some(config) = &self.mrv_mev_config {
             for muscle in config.keys() {
                 if Muscle::parse(muscle).is_none() {
@@ -292,6 +314,15 @@ impl JitInput {
             check_kg(&f, *kg, false, "A 1RM in kilograms.")?;
         }
         for (i, log) in self.recent_logs.iter().enumerate() {
+            if let Some(t) = log.target_rpe {
+                if !(t.is_finite() && (1.0..=10.0).contains(&t)) {
+                    return Err(InputError::out_of_range(
+                        &format!("recentLogs[{i}].targetRpe"),
+                        format!("must be between 1 and 10, got {t}"),
+                        "targetRpe is the RPE that session prescribed; omit it to compare with today's target.",
+                    ));
+                }
+            }
             for (j, set) in log.sets.iter().enumerate() {
                 let at = |k: &str| format!("recentLogs[{i}].sets[{j}].{k}");
                 if let Some(rpe) = set.rpe {
@@ -324,6 +355,22 @@ impl JitInput {
     /// The worst soreness rating on any muscle (0 when nothing is rated).
     pub fn worst_soreness(&self) -> f64 {
         self.soreness_ratings.values().copied().filter(|r| r.is_finite()).fold(0.0, f64::max)
+    }
+
+    /// The worst soreness on the muscles a session of the primary lift protects (1 = fresh
+    /// when none of them is rated).
+    pub fn session_soreness(&self) -> f64 {
+        self.worst_soreness_of(super::volume::session_muscles(self.primary_lift)).max(1.0)
+    }
+
+    /// The bar, kg.
+    pub fn bar_kg(&self) -> f64 {
+        self.bar_weight_kg.unwrap_or(20.0)
+    }
+
+    /// The rounding step of auxiliaries and warm-ups: the lifter's plates, else 2.5 kg.
+    pub fn plate_increment_kg(&self) -> f64 {
+        self.weight_increment_kg.unwrap_or(super::formula::DEFAULT_INCREMENT_KG)
     }
 
     /// The worst soreness among `muscles` (0 when none of them is rated).
@@ -488,7 +535,7 @@ fn decodes_or_null<T: DeserializeOwned>(v: &Value) -> Result<(), serde_json::Err
     decodes::<T>(v)
 }
 
-static INPUT_CHECKS: [(&str, Check); 19] = [
+static INPUT_CHECKS: [(&str, Check); 21] = [
     ("sessionId", Check::One(decodes::<Option<String>>)),
     ("weekNumber", Check::One(decodes::<Option<i64>>)),
     ("blockNumber", Check::One(decodes::<u8>)),
@@ -505,6 +552,8 @@ static INPUT_CHECKS: [(&str, Check); 19] = [
     ("activeDisruptions", Check::NullableListOf(decodes::<Disruption>)),
     ("rehabCaps", Check::NullableListOf(decodes::<RehabCap>)),
     ("weightIncrementKg", Check::One(decodes::<Option<f64>>)),
+    ("barWeightKg", Check::One(decodes::<Option<f64>>)),
+    ("warmupConfigExplicit", Check::One(decodes_or_null::<bool>)),
     ("auxiliaryCatalogue", Check::One(decodes_or_null::<BTreeMap<String, CatalogueEntry>>)),
     ("allOneRmKg", Check::One(decodes_or_null::<BTreeMap<String, f64>>)),
     ("formulaConfig", Check::One(decodes::<Option<Map<String, Value>>>)),

@@ -35,6 +35,12 @@ pub struct AuxiliaryWork {
     pub skipped: bool,
     #[serde(rename = "skipReason", default)]
     pub skip_reason: Option<String>,
+    /// weighted, bodyweight or timed (from the catalogue; absent on sessions built elsewhere).
+    #[serde(rename = "exerciseType", default, skip_serializing_if = "Option::is_none")]
+    pub exercise_type: Option<String>,
+    /// A bodyweight exercise the engine added because equipment is unavailable.
+    #[serde(rename = "isCompensation", default, skip_serializing_if = "std::ops::Not::not")]
+    pub is_compensation: bool,
 }
 
 /// Rest between sets, in seconds.

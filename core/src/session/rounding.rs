@@ -1,7 +1,8 @@
 //! Plate rounding. Every prescribed weight is a whole number of increments.
 
-/// Float noise below a billionth of an increment is treated as exact, so that for example
-/// 0.85 × 75 kg (63.749999… in binary) rounds like the 63.75 a lifter computes on paper.
+/// Float noise below a billionth of an increment is treated as exact for ceilings and floors,
+/// so that a cap of exactly k increments never rounds up to k + 1 through representation
+/// noise.
 fn steps(weight_kg: f64, increment_kg: f64) -> f64 {
     let q = weight_kg / increment_kg;
     let snapped = (q * 1e9).round() / 1e9;
@@ -27,12 +28,14 @@ fn usable(increment_kg: f64) -> bool {
     increment_kg.is_finite() && increment_kg > 0.0
 }
 
-/// Rounds to the nearest multiple of `increment_kg`, halves up (the reference's rounding).
+/// Rounds to the nearest multiple of `increment_kg`, halves up, on the binary quotient as
+/// the seed app does: 0.70 × 162.5 kg is 113.74999… in binary and rounds to 112.5, exactly
+/// as the lifter's app has always prescribed it.
 pub fn round_to_increment(weight_kg: f64, increment_kg: f64) -> f64 {
     if !usable(increment_kg) {
         return weight_kg;
     }
-    tidy(steps(weight_kg, increment_kg).round() * increment_kg)
+    tidy((weight_kg / increment_kg).round() * increment_kg)
 }
 
 /// Rounds up to a multiple of `increment_kg`. Used for ceilings the lifter chose (a Rehab

@@ -169,6 +169,47 @@ pub fn lift_muscles(lift: Lift) -> LiftMuscles {
     }
 }
 
+/// Per-set load of a main lift on each muscle it trains (the seed app's muscle map): the
+/// MRV cap divides a muscle's remaining capacity by this (glutes take 0.55 of a squat set).
+pub fn lift_contributions(lift: Lift) -> &'static [(Muscle, f64)] {
+    match lift {
+        Lift::Squat => {
+            &[(Muscle::Quads, 1.0), (Muscle::Glutes, 0.55), (Muscle::Hamstrings, 0.5), (Muscle::LowerBack, 0.5)]
+        }
+        Lift::Bench => &[(Muscle::Chest, 1.0), (Muscle::Triceps, 0.4), (Muscle::Shoulders, 0.4)],
+        Lift::Deadlift => {
+            &[(Muscle::Hamstrings, 1.0), (Muscle::Glutes, 0.75), (Muscle::LowerBack, 1.0), (Muscle::UpperBack, 0.7)]
+        }
+    }
+}
+
+/// The muscles a session of `lift` must protect: soreness on them adjusts the session, and
+/// their MRV caps the main lift (the seed app's session muscles; deadlift includes the upper
+/// back that holds the bar).
+pub fn session_muscles(lift: Lift) -> &'static [Muscle] {
+    match lift {
+        Lift::Squat => &[Muscle::Quads, Muscle::Glutes, Muscle::LowerBack],
+        Lift::Bench => &[Muscle::Chest, Muscle::Triceps, Muscle::Shoulders],
+        Lift::Deadlift => &[Muscle::Hamstrings, Muscle::Glutes, Muscle::LowerBack, Muscle::UpperBack],
+    }
+}
+
+/// Main-lift sets that fit under `mrv` after `weekly` sets, at `load` per set on the muscle
+/// (0 at or over MRV).
+pub fn sets_that_fit(mrv: u32, weekly: f64, load: f64) -> usize {
+    let left = f64::from(mrv) - weekly;
+    if left.is_nan() || left <= 0.0 || load <= 0.0 {
+        return 0;
+    }
+    (left / load).floor().min(1e6) as usize
+}
+
+/// The session muscles of `lift` with their per-set load, in the muscle map's order.
+pub fn capped_muscles(lift: Lift) -> impl Iterator<Item = (Muscle, f64)> {
+    let session = session_muscles(lift);
+    lift_contributions(lift).iter().copied().filter(move |(m, _)| session.contains(m))
+}
+
 /// Credit a secondary muscle gets per set (a design choice; the reference names secondary
 /// muscles but gives no factor).
 pub const SECONDARY_CREDIT: f64 = 0.5;

@@ -4,9 +4,14 @@
 //! `warmupConfig` shapes understood (the seed app's): `{"type": "preset", "name": N}` with N
 //! one of standard, standard_female, minimal, extended, empty_bar; and
 //! `{"type": "custom", "steps": [{"pct": 0.5, "reps": 5}, …]}` with pct a fraction of the
-//! working weight. Without a config the sex's standard preset is used, and the minimal one
-//! when the working weight is under 40 kg. A config of any other shape falls back to the
-//! default with a warning rather than failing the session: warm-ups are advice.
+//! working weight. Without a config the sex's standard preset is used. Unless the lifter
+//! chose the config (`warmupConfigExplicit`), a recovery day (soreness 9+ on a session
+//! muscle) or a working weight under 40 kg gets the minimal preset. A config of any other
+//! shape falls back to the default with a warning rather than failing the session: warm-ups
+//! are advice.
+//!
+//! Each step is the working weight × pct rounded to the plates, never below the bar; a step
+//! that repeats the previous weight is dropped.
 
 use serde_json::Value;
 
@@ -25,8 +30,6 @@ const EMPTY_BAR: Steps = &[(0.0, 10), (0.5, 5), (0.7, 3), (0.85, 1)];
 
 /// Below this working weight an unconfigured warm-up is the minimal preset.
 const LIGHT_WORKING_WEIGHT_KG: f64 = 40.0;
-/// What a step at 0% (the empty bar) loads.
-const BAR_KG: f64 = 20.0;
 
 pub(crate) const UNREADABLE_CONFIG: &str = "warmupConfig not understood — default warm-up used";
 
@@ -61,25 +64,27 @@ fn configured_steps(config: &Value) -> Option<Vec<(f64, u32)>> {
 }
 
 /// Warm-up sets for `working_kg`, plus a warning when the config could not be read.
+/// `increment` is the plate increment (auxiliary rounding), not the main lift's.
 pub(crate) fn warmup_sets(
     input: &JitInput,
     working_kg: f64,
     increment: f64,
 ) -> (Vec<WarmupSet>, Option<&'static str>) {
     let configured = input.warmup_config.as_ref().filter(|c| !c.is_null());
-    let (steps, warning) = match configured.map(configured_steps) {
-        Some(Some(steps)) => (steps, None),
-        Some(None) => (default_steps(input, working_kg).to_vec(), Some(UNREADABLE_CONFIG)),
-        None => (default_steps(input, working_kg).to_vec(), None),
+    let parsed = configured.map(configured_steps);
+    let warning = matches!(parsed, Some(None)).then_some(UNREADABLE_CONFIG);
+    let chosen = parsed.flatten();
+    let light = input.session_soreness() >= 9.0 || working_kg < LIGHT_WORKING_WEIGHT_KG;
+    let steps: Vec<(f64, u32)> = if light && !input.warmup_config_explicit {
+        MINIMAL.to_vec()
+    } else {
+        chosen.unwrap_or_else(|| default_steps(input).to_vec())
     };
+    let bar = input.bar_kg();
     let mut out: Vec<WarmupSet> = Vec::new();
     for (pct, reps) in steps {
-        let weight = if pct == 0.0 { BAR_KG } else { round_to_increment(pct * working_kg, increment) };
-        // A warm-up lighter than nothing or as heavy as the work is not a warm-up.
-        if weight <= 0.0 || weight >= working_kg {
-            continue;
-        }
-        if out.last().is_some_and(|w| w.weight_kg >= weight) {
+        let weight = bar.max(round_to_increment(pct * working_kg, increment));
+        if out.last().is_some_and(|w| w.weight_kg == weight) {
             continue;
         }
         out.push(WarmupSet { set_number: out.len() as u32 + 1, weight_kg: weight, reps });
@@ -87,10 +92,8 @@ pub(crate) fn warmup_sets(
     (out, warning)
 }
 
-fn default_steps(input: &JitInput, working_kg: f64) -> Steps {
-    if working_kg < LIGHT_WORKING_WEIGHT_KG {
-        MINIMAL
-    } else if input.biological_sex == Sex::Female {
+fn default_steps(input: &JitInput) -> Steps {
+    if input.biological_sex == Sex::Female {
         STANDARD_FEMALE
     } else {
         STANDARD
