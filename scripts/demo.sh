@@ -116,7 +116,7 @@ for _ in $(seq 1 600); do [ -s "$serve_out" ] && break; sleep 0.1; done
 serve_url="$(head -1 "$serve_out")"
 [ -n "$serve_url" ] || die "jitgen serve printed no URL"
 curl -s "$serve_url/models" | jq -c '[.data[].id]'
-system="$(psql -X -At -c "SELECT jitgen.adapter_dataset_jsonl(dataset) FROM jitgen.adapter_jobs WHERE job_id = $job" | head -1 | jq -r .system)"
+system="$(psql -X -At -c "SELECT jitgen.adapter_dataset_jsonl(dataset) FROM jitgen.adapter_jobs WHERE job_id = $job" | sed -n 1p | jq -r .system)"
 ask() {  # $1: model, $2: utterance
     jq -n --arg m "$1" --arg s "$system" --arg u "$2" \
         '{model: $m, messages: [{role: "system", content: $s}, {role: "user", content: $u}], max_tokens: 48}' |
