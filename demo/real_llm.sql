@@ -8,7 +8,8 @@ SET jitgen.llm_endpoint = :'endpoint';
 SET jitgen.llm_model = 'smollm2-135m-instruct';
 -- jitgen serve runs without an API key here; the session path still wants one configured.
 SET jitgen.llm_api_key = 'local';
-SET jitgen.llm_timeout_ms = 30000;
+-- Two cores decode about 20 tokens/s: give the model time to finish the adjustment.
+SET jitgen.llm_timeout_ms = 90000;
 
 \echo '--- session JIT (seed 000), llm and hybrid: the model''s adjustment passes the hard constraints, or the formula stands in and says why'
 SELECT m AS requested, s->>'jit_strategy' AS strategy, s->'fallback_reason' AS fallback_reason,
@@ -27,10 +28,11 @@ FROM jitgen.await_job((SELECT id FROM jitgen.jobs WHERE kind = 'program.generate
                        AND key = 'cccccccc-cccc-4ccc-8ccc-cccccccccccc'), 300000) AS j;
 
 \echo '--- learning content (seed 003): atoms the validator accepts are saved, the rest are counted as rejected'
+-- The request commits first: a job queued in a transaction is invisible to workers until commit.
+SELECT jitgen.request_content('c0000000-0000-4000-8000-000000000001', 'user_request', ARRAY['explanation']) AS content_job \gset
 SELECT j->>'state' AS state, j->'result'->>'saved' AS saved, jsonb_array_length(j->'result'->'errors') AS rejected,
        j->'result'->'errors'->0->>'error' AS first_rejection, j->'error'->'failure'->>'message' AS llm_error
-FROM jitgen.await_job(jitgen.request_content('c0000000-0000-4000-8000-000000000001', 'user_request',
-                                             ARRAY['explanation']), 180000) AS j;
+FROM jitgen.await_job(:content_job, 180000) AS j;
 
 \echo '--- every call, as jitgen.llm_calls recorded it'
 SELECT component_id, model, outcome, prompt_tokens, completion_tokens, latency_ms
