@@ -37,7 +37,7 @@ ensure_apt_packages() {
 
 ensure_base_packages() {
     ensure_apt_packages postgresql-$JG_PG_MAJOR postgresql-server-dev-$JG_PG_MAJOR libclang-dev clang \
-        mosquitto mosquitto-clients sudo pkg-config libssl-dev curl jq python3-venv
+        mosquitto mosquitto-clients sudo pkg-config libssl-dev curl jq python3-venv bubblewrap
     # The Debian package starts a cluster of its own; we use throwaway clusters only.
     if command -v pg_lsclusters >/dev/null && pg_lsclusters -h 2>/dev/null | grep -q online; then
         as_root pg_ctlcluster "$JG_PG_MAJOR" main stop 2>/dev/null || true
@@ -130,6 +130,24 @@ ensure_schemathesis() {
     ensure_pinned_venv "$JG_SCHEMATHESIS_VENV" "$JG_SCHEMATHESIS_PIN" "$JG_SCHEMATHESIS_PIN (~1 min)"
 }
 
+# The sandbox's Python runtime for generated code (seed 001): Debian's python3 and a pinned
+# pytest, in a venv outside /root so that the unprivileged sandbox user can read it.
+JG_SANDBOX_PIN="pytest==8.3.4"
+JG_SANDBOX_VENV="${JITGEN_SANDBOX_VENV:-/var/cache/jitgen/sandbox-pytest-8.3.4}"
+export JITGEN_SANDBOX_VENV="$JG_SANDBOX_VENV"
+
+ensure_sandbox_venv() {
+    if [ -f "$JG_SANDBOX_VENV/.jitgen-pins" ] && [ "$(cat "$JG_SANDBOX_VENV/.jitgen-pins")" = "$JG_SANDBOX_PIN" ]; then
+        return 0
+    fi
+    log "installing the sandbox runtime ($JG_SANDBOX_PIN) in $JG_SANDBOX_VENV (once, ~20 s)"
+    as_root mkdir -p "$(dirname "$JG_SANDBOX_VENV")"
+    as_root /usr/bin/python3 -m venv "$JG_SANDBOX_VENV"
+    as_root "$JG_SANDBOX_VENV/bin/pip" install -q --no-cache-dir --disable-pip-version-check $JG_SANDBOX_PIN
+    printf '%s' "$JG_SANDBOX_PIN" | as_root tee "$JG_SANDBOX_VENV/.jitgen-pins" >/dev/null
+    as_root chmod -R a+rX "$(dirname "$JG_SANDBOX_VENV")"
+}
+
 setup_all() {
     ensure_base_packages
     ensure_cargo_pgrx
@@ -137,6 +155,7 @@ setup_all() {
     ensure_torch_venv
     ensure_s3s_fs
     ensure_schemathesis
+    ensure_sandbox_venv
     ensure_base_model
     torch_env
     export JITGEN_S3S_FS="$JG_S3S_FS"

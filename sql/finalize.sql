@@ -43,3 +43,10 @@ REVOKE ALL ON FUNCTION jitgen.retry_job(bigint), jitgen.register_node(text, text
     jitgen.grant_enqueue(text, name), jitgen.revoke_enqueue(text, name), jitgen.ensure_queue(),
     jitgen.register_schema(text, jsonb, boolean), jitgen.clear_content_cache(uuid),
     jitgen.issue_node_token(text, interval, text), jitgen.revoke_node_token(bigint), jitgen.revoke_node_tokens(text) FROM PUBLIC;
+
+-- The oracle (seed 001) is configured and operated by operators; apps get EXECUTE on
+-- jitgen.invoke from an operator (GRANT EXECUTE ON FUNCTION jitgen.invoke(text, text, jsonb) TO app).
+REVOKE ALL ON FUNCTION jitgen.register_component(text, text, text, jsonb, jsonb, text), jitgen.set_rule(jsonb),
+    jitgen.effective_rule(text, text), jitgen.trigger_jit(text, text), jitgen.evaluate_oracle(),
+    jitgen.approve_jit(text, text, text), jitgen.reject_jit(text, text, text, text), jitgen.rollback_jit(text, text, text),
+    jitgen.invoke(text, text, jsonb) FROM PUBLIC;

@@ -15,6 +15,11 @@ static APP_ID: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(
 static USER_ID: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(None);
 static PROGRAM_DAILY_LIMIT: GucSetting<i32> = GucSetting::<i32>::new(5);
 static CONTENT_CACHE_TTL: GucSetting<i32> = GucSetting::<i32>::new(3600);
+static JIT_ENDPOINT: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(None);
+static JIT_TIMEOUT_MS: GucSetting<i32> = GucSetting::<i32>::new(2000);
+static SAMPLE_LIMIT: GucSetting<i32> = GucSetting::<i32>::new(200);
+
+const DEFAULT_JIT_ENDPOINT: &str = "http://127.0.0.1:8091/v1/chat/completions";
 
 const DEFAULT_ENDPOINT: &str = "https://api.openai.com/v1/chat/completions";
 const DEFAULT_MODEL: &str = "gpt-4o-mini";
@@ -55,6 +60,26 @@ pub fn app_id() -> Option<String> {
 /// Programs one user may have generated per rolling 24 hours (0: no limit).
 pub fn program_daily_limit() -> i32 {
     PROGRAM_DAILY_LIMIT.get().max(0)
+}
+
+/// `jitgen.jit_endpoint`, else the server's `JITGEN_JIT_ENDPOINT`, else the sidecar's default
+/// (`jitgen run` serves active JIT handlers there).
+pub fn jit_endpoint() -> String {
+    text(&JIT_ENDPOINT).or_else(|| env("JITGEN_JIT_ENDPOINT")).unwrap_or_else(|| DEFAULT_JIT_ENDPOINT.to_string())
+}
+
+/// The shared secret the sidecar's JIT endpoint expects (server environment only).
+pub fn jit_token() -> String {
+    env("JITGEN_JIT_TOKEN").unwrap_or_else(|| "jitgen-local".to_string())
+}
+
+pub fn jit_timeout_ms() -> u64 {
+    JIT_TIMEOUT_MS.get().max(1) as u64
+}
+
+/// Successful LLM invocations kept per component for shadow replay.
+pub fn sample_limit() -> i32 {
+    SAMPLE_LIMIT.get().max(0)
 }
 
 /// How long a completed content request answers repeats of itself, in seconds.
@@ -142,6 +167,34 @@ pub fn init() {
         i32::MAX,
         GucContext::Suset,
         GucFlags::UNIT_S,
+    );
+    GucRegistry::define_string_guc(
+        c"jitgen.jit_endpoint",
+        c"Where jitgen.invoke runs active JIT handlers: the sidecar's sandbox pool (superusers only).",
+        c"Defaults to the server's JITGEN_JIT_ENDPOINT, else http://127.0.0.1:8091/v1/chat/completions.",
+        &JIT_ENDPOINT,
+        GucContext::Suset,
+        GucFlags::default(),
+    );
+    GucRegistry::define_int_guc(
+        c"jitgen.jit_timeout_ms",
+        c"Time budget of one JIT handler run in jitgen.invoke.",
+        c"A slower run is recorded as a timeout and answered with the standard error result.",
+        &JIT_TIMEOUT_MS,
+        1,
+        600_000,
+        GucContext::Userset,
+        GucFlags::UNIT_MS,
+    );
+    GucRegistry::define_int_guc(
+        c"jitgen.sample_limit",
+        c"Successful LLM invocations kept per component for shadow replay (superusers only).",
+        c"The newest are kept; 0 keeps none (and a candidate cannot be shadow-replayed).",
+        &SAMPLE_LIMIT,
+        0,
+        100_000,
+        GucContext::Suset,
+        GucFlags::default(),
     );
     GucRegistry::define_int_guc(
         c"jitgen.max_document_bytes",

@@ -11,6 +11,7 @@ mod guc;
 mod identity;
 mod jsonb;
 mod llm_call;
+mod oracle;
 mod privileges;
 mod program;
 mod session;
@@ -22,6 +23,7 @@ pgrx::extension_sql_file!("../../sql/adapters.sql", name = "adapters", requires 
 pgrx::extension_sql_file!("../../sql/programs.sql", name = "programs", requires = ["jobs"]);
 pgrx::extension_sql_file!("../../sql/content.sql", name = "content", requires = ["jobs", content::request_content, content::atom_types_for]);
 pgrx::extension_sql_file!("../../sql/node_tokens.sql", name = "node_tokens", requires = ["adapters"]);
+pgrx::extension_sql_file!("../../sql/oracle.sql", name = "oracle", requires = ["jobs", oracle::_check_component_schema]);
 pgrx::extension_sql_file!("../../sql/finalize.sql", name = "finalize", finalize);
 
 #[pg_guard]

@@ -2,7 +2,9 @@
 //! notification and the artifact sweeper, shared by the `jitgen` binary and the end-to-end tests.
 
 pub mod db;
+pub mod jit_runtime;
 pub mod notify;
+pub mod sandbox;
 pub mod storage;
 pub mod sweeper;
 pub mod tls;

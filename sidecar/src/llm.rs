@@ -71,6 +71,10 @@ impl LlmClient {
         })
     }
 
+    pub fn set_api_key(&mut self, key: String) {
+        self.api_key = Some(key);
+    }
+
     /// Online by configuration: a key is set.
     pub fn is_online(&self) -> bool {
         self.api_key.is_some()
@@ -138,10 +142,15 @@ impl LlmClient {
 /// Writes the metric row for one call (in its own statement, so it is kept even if the job
 /// that made the call fails later).
 pub async fn record(db: &Client, component_id: &str, model: &str, call: &Call, outcome: Outcome, error: Option<Value>) {
+    record_for(db, "", component_id, model, call, outcome, error).await
+}
+
+/// [`record`] under an explicit app id ("" = `jitgen.app_id`, else the database name).
+pub async fn record_for(db: &Client, app_id: &str, component_id: &str, model: &str, call: &Call, outcome: Outcome, error: Option<Value>) {
     let usage = call.usage;
     let r = db
         .execute(
-            "SELECT jitgen._record_llm_call(coalesce(current_setting('jitgen.app_id', true), current_database()),
+            "SELECT jitgen._record_llm_call(coalesce(nullif($9, ''), current_setting('jitgen.app_id', true), current_database()),
                     $1, $2, $3, $4, $5, $6::float8::numeric, $7, $8)",
             &[
                 &component_id,
@@ -152,6 +161,7 @@ pub async fn record(db: &Client, component_id: &str, model: &str, call: &Call, o
                 &llm::cost_estimate_usd(model, usage),
                 &outcome.as_str(),
                 &error,
+                &app_id,
             ],
         )
         .await;

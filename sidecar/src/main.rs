@@ -4,6 +4,7 @@
 mod api;
 mod bench;
 mod bench_api;
+mod bench_oracle;
 #[cfg(feature = "serve")]
 mod bench_serve;
 mod delivery;
@@ -97,6 +98,18 @@ enum Command {
         reps: usize,
         #[arg(long, default_value_t = 2)]
         threads: i32,
+    },
+    /// Measure the oracle: invoke through generated code vs an LLM, sandbox cold start,
+    /// evaluate_oracle at scale (bench/oracle.sh).
+    BenchOracle {
+        #[arg(long, default_value_t = 300)]
+        invokes: usize,
+        #[arg(long, default_value_t = 300)]
+        llm_ms: u64,
+        #[arg(long, default_value_t = 1000)]
+        components: i32,
+        #[arg(long, default_value_t = 1_000_000)]
+        metrics: i32,
     },
     /// Measure queue latency and throughput against a raw pgmq loop (bench/queue.sh).
     BenchQueue {
@@ -205,6 +218,9 @@ async fn main() -> anyhow::Result<()> {
         #[cfg(feature = "serve")]
         Command::BenchServe { model_dir, nodes, tokens, reps, threads } => {
             print!("{}", bench_serve::serve(&cli.database_url, model_dir, nodes, tokens, reps, threads).await?)
+        }
+        Command::BenchOracle { invokes, llm_ms, components, metrics } => {
+            print!("{}", bench_oracle::oracle(&cli.database_url, invokes, llm_ms, components, metrics).await?)
         }
         Command::BenchQueue { samples, jobs, connections } => {
             print!("{}", bench::queue(&cli.database_url, samples, jobs, connections).await?)

@@ -158,6 +158,8 @@ impl Worker {
             .env("DATABASE_URL", url)
             .env("JITGEN_LOG", "warn")
             .env("JITGEN_METRICS_ADDR", "off")
+            .env("JITGEN_JIT_LISTEN", "off")
+            .env("JITGEN_ORACLE_INTERVAL_S", "0")
             .env("JITGEN_VT_SECS", "2")
             .env("JITGEN_POLL_MS", "200")
             .env("JITGEN_RETRY_BASE_MS", "100")

@@ -31,6 +31,14 @@ pub struct WorkerConfig {
     pub drain: Duration,
     /// `/metrics` and `/health` (`JITGEN_METRICS_ADDR`, default 127.0.0.1:9187, `off` disables).
     pub metrics_addr: Option<SocketAddr>,
+    /// Where active JIT handlers are served to jitgen.invoke (`JITGEN_JIT_LISTEN`, default
+    /// 127.0.0.1:8091, `off` disables), with `JITGEN_JIT_TOKEN` and a per-run budget
+    /// (`JITGEN_JIT_TIMEOUT_MS`, 2000).
+    pub jit_addr: Option<SocketAddr>,
+    pub jit_token: String,
+    pub jit_budget: Duration,
+    /// How often the oracle is evaluated (`JITGEN_ORACLE_INTERVAL_S`, 60; 0 disables).
+    pub oracle_interval: Option<Duration>,
 }
 
 pub(crate) fn env_parse<T: std::str::FromStr>(name: &str, default: T) -> anyhow::Result<T>
@@ -73,6 +81,12 @@ impl WorkerConfig {
             v if v == "off" => None,
             v => Some(v.parse().with_context(|| format!("JITGEN_METRICS_ADDR={v:?}"))?),
         };
+        let jit_addr = match std::env::var("JITGEN_JIT_LISTEN").unwrap_or_else(|_| "127.0.0.1:8091".into()) {
+            v if v == "off" => None,
+            v => Some(v.parse().with_context(|| format!("JITGEN_JIT_LISTEN={v:?}"))?),
+        };
+        let jit_token = std::env::var("JITGEN_JIT_TOKEN").ok().filter(|t| !t.trim().is_empty()).unwrap_or_else(|| "jitgen-local".into());
+        let oracle_secs: u64 = env_parse("JITGEN_ORACLE_INTERVAL_S", 60)?;
         let vt: u64 = env_parse("JITGEN_VT_SECS", 30)?;
         if !(1..=86_400).contains(&vt) {
             bail!("JITGEN_VT_SECS must be between 1 and 86400 (a day), got {vt}");
@@ -89,6 +103,10 @@ impl WorkerConfig {
             drain: Duration::from_secs(env_parse("JITGEN_DRAIN_SECS", 30)?),
             health_stale: Duration::from_secs(env_parse::<u64>("JITGEN_HEALTH_STALE_SECS", 20)?.max(1)),
             metrics_addr,
+            jit_addr,
+            jit_token,
+            jit_budget: Duration::from_millis(env_parse::<u64>("JITGEN_JIT_TIMEOUT_MS", 2000)?.max(1)),
+            oracle_interval: (oracle_secs > 0).then(|| Duration::from_secs(oracle_secs)),
         })
     }
 

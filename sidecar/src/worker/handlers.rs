@@ -99,6 +99,7 @@ impl Registry {
         r.register("echo", Arc::new(Echo { faults: std::env::var("JITGEN_ECHO_FAULTS").is_ok_and(|v| v == "on") }));
         r.register("session.generate", Arc::new(super::session_generate::SessionGenerate { llm: llm.clone() }));
         r.register("content.generate", Arc::new(super::content_generate::ContentGenerate { llm: llm.clone() }));
+        r.register("jit.generate", Arc::new(super::jit_generate::JitGenerate::from_env(llm.clone())));
         r.register("program.generate", Arc::new(super::program_generate::ProgramGenerate::from_env(llm)?));
         Ok(r)
     }

@@ -14,6 +14,8 @@ pub mod config;
 pub(crate) mod content_generate;
 mod connections;
 pub mod handlers;
+pub mod jit_generate;
+mod jit_serve;
 pub mod metrics;
 pub mod program_generate;
 mod queries;
@@ -97,6 +99,17 @@ pub async fn run(config: WorkerConfig, db: db::Target, registry: Registry, signa
     if shared.config.listen {
         tokio::spawn(listen(shared.clone()));
     }
+    if let Some(addr) = shared.config.jit_addr {
+        let (db, token, budget) = (shared.db.clone(), shared.config.jit_token.clone(), shared.config.jit_budget);
+        tokio::spawn(async move {
+            if let Err(e) = jit_serve::serve(addr, db, token, budget).await {
+                tracing::warn!(error = %e, "JIT handlers are not served by this worker");
+            }
+        });
+    }
+    if let Some(every) = shared.config.oracle_interval {
+        tokio::spawn(evaluate_oracle(shared.clone(), every));
+    }
     tokio::spawn(register_worker(shared.clone()));
     shared.metrics.configure(shared.config.slots, shared.config.health_stale);
     let slots: Vec<_> = (0..shared.config.slots).map(|i| tokio::spawn(supervise(shared.clone(), i))).collect();
@@ -112,6 +125,26 @@ pub async fn run(config: WorkerConfig, db: db::Target, registry: Registry, signa
     mark_stopped(&shared).await;
     tracing::info!("worker stopped");
     Ok(())
+}
+
+/// Evaluates the oracle's rules every `every` (concurrent workers serialise on a lock inside
+/// jitgen.evaluate_oracle); a failed round is logged and retried at the next tick.
+async fn evaluate_oracle(shared: Arc<Shared>, every: Duration) {
+    let mut shutdown = shared.shutdown.clone();
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(every) => {}
+            _ = shutdown.wait_for(|s| *s) => return,
+        }
+        let round = async {
+            let client = shared.db.connect_spawned("oracle").await.map_err(|e| e.to_string())?;
+            client.query("SELECT decision FROM jitgen.evaluate_oracle()", &[]).await.map_err(|e| describe(&e))
+        };
+        match round.await {
+            Ok(rows) => tracing::debug!(components = rows.len(), "oracle evaluated"),
+            Err(e) => tracing::warn!(error = %e, "oracle evaluation failed"),
+        }
+    }
 }
 
 /// A slot's connection with its prepared statements: the hot path prepares each SQL text
