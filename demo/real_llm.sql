@@ -34,6 +34,16 @@ SELECT j->>'state' AS state, j->'result'->>'saved' AS saved, jsonb_array_length(
        j->'result'->'errors'->0->>'error' AS first_rejection, j->'error'->'failure'->>'message' AS llm_error
 FROM jitgen.await_job(:content_job, 180000) AS j;
 
+\echo '--- the oracle''s coder (seed 001): the 135M model is asked for a handler and its tests; whatever it writes runs only in the sandbox, and only tested, agreeing code is activated'
+SELECT jitgen.register_component('demo', 'length', 'Count the characters of the text.',
+    '{"type": "object", "required": ["text"], "properties": {"text": {"type": "string"}}}',
+    '{"type": "object", "required": ["length"], "properties": {"length": {"type": "integer"}}}') ->> 'handler_type' AS handler;
+SELECT jitgen.trigger_jit('demo', 'length') AS coder_job \gset
+SELECT j ->> 'state' AS state, coalesce(j -> 'result' ->> 'outcome', j -> 'error' ->> 'kind') AS outcome,
+       left(coalesce(j -> 'result' ->> 'pytest', j -> 'error' ->> 'message'), 300) AS detail
+FROM jitgen.await_job(:coder_job, 300000) AS j;
+SELECT handler_type FROM jitgen.components WHERE app_id = 'demo';
+
 \echo '--- every call, as jitgen.llm_calls recorded it'
 SELECT component_id, model, outcome, prompt_tokens, completion_tokens, latency_ms
 FROM jitgen.llm_calls WHERE model = 'smollm2-135m-instruct' ORDER BY id;

@@ -131,7 +131,7 @@ done
 echo "an unknown node: $(ask smollm2-135m-instruct:hall-9 "hello")"
 curl -s "$(dirname "$serve_url")/metrics" | grep -E '^jitgen_serve_(adapter_cache|adapter_load_seconds_(sum|count)|generated_tokens)'
 
-log "the base model as the LLM of every LLM path (session, programs, content); the oracle's coder comes with issue 15"
+log "the base model as the LLM of every LLM path (session, programs, content, the oracle's coder)"
 LLM_API_ENDPOINT="$serve_url/chat/completions" LLM_API_KEY=local LLM_MODEL=smollm2-135m-instruct \
     PROGRAM_LLM_MODEL=smollm2-135m-instruct PROGRAM_LLM_MAX_TOKENS=768 PROGRAM_LLM_TIMEOUT_MS=240000 \
     JITGEN_PROGRAM_FALLBACK=template LLM_TIMEOUT_MS=120000 JITGEN_METRICS_ADDR=off JITGEN_LOG=warn target/release/jitgen run &
@@ -139,4 +139,22 @@ worker=$!
 psql -X -v ON_ERROR_STOP=0 -e -v endpoint="$serve_url/chat/completions" -f demo/real_llm.sql
 kill -TERM "$worker" "$api" "$serve"; wait "$worker" "$api" "$serve" || true
 rm -rf "$models" "$api_out" "$serve_out"
+
+log "the optimisation oracle (seed 001): prompt → rule → coder → sandboxed tests and shadow replay → generated code"
+ensure_sandbox_venv
+dev_out="$(mktemp /tmp/jitgen-dev-llm.XXXXXX)"
+target/release/jitgen dev-llm --latency-ms 200 >"$dev_out" &
+devllm=$!
+trap '{ kill "$devllm" 2>/dev/null || true; }; stop_services; stop_cluster' EXIT
+for _ in $(seq 1 200); do [ -s "$dev_out" ] && break; sleep 0.05; done
+dev_url="$(head -1 "$dev_out")"
+[ -n "$dev_url" ] || die "jitgen dev-llm printed no URL"
+jit_port="$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
+LLM_API_ENDPOINT="$dev_url" LLM_API_KEY=local LLM_MODEL=jitgen-dev-llm JITGEN_JIT_LISTEN="127.0.0.1:$jit_port" \
+    JITGEN_ORACLE_INTERVAL_S=0 JITGEN_METRICS_ADDR=off JITGEN_LOG=warn target/release/jitgen run &
+worker=$!
+psql -X -v ON_ERROR_STOP=0 -e -v endpoint="$dev_url" -v jit_endpoint="http://127.0.0.1:$jit_port/v1/chat/completions" -f demo/oracle.sql
+[ "$(psql -X -At -c "SELECT handler_type FROM jitgen.components WHERE app_id = 'shop'")" = jit ] || die "the component was not switched to generated code"
+kill -TERM "$worker" "$devllm"; wait "$worker" "$devllm" || true
+rm -f "$dev_out"
 log "demo finished; the throwaway cluster and services are removed on exit"

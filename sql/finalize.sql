@@ -47,6 +47,7 @@ REVOKE ALL ON FUNCTION jitgen.retry_job(bigint), jitgen.register_node(text, text
 -- The oracle (seed 001) is configured and operated by operators; apps get EXECUTE on
 -- jitgen.invoke from an operator (GRANT EXECUTE ON FUNCTION jitgen.invoke(text, text, jsonb) TO app).
 REVOKE ALL ON FUNCTION jitgen.register_component(text, text, text, jsonb, jsonb, text), jitgen.set_rule(jsonb),
+    jitgen.set_app_defaults(text, text, boolean),
     jitgen.effective_rule(text, text), jitgen.trigger_jit(text, text), jitgen.evaluate_oracle(),
     jitgen.approve_jit(text, text, text), jitgen.reject_jit(text, text, text, text), jitgen.rollback_jit(text, text, text),
     jitgen.invoke(text, text, jsonb) FROM PUBLIC;

@@ -7,6 +7,15 @@ INSERT INTO jitgen.job_kinds (kind, internal, reached_by, description) VALUES
     ('jit.generate', true, 'jitgen.trigger_jit(app_id, component_id), jitgen.evaluate_oracle()',
      'Asks the coder LLM for a component''s code and tests, runs them in the sandbox, replays samples, activates.');
 
+-- Per-app defaults: the target language components are generated in (overridable per
+-- component) and whether candidates wait for review.
+CREATE TABLE jitgen.oracle_apps (
+    app_id          text    PRIMARY KEY CHECK (app_id ~ '^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$'),
+    target_language text    NOT NULL DEFAULT 'python' CHECK (target_language IN ('python')),
+    require_review  boolean NOT NULL DEFAULT false
+);
+COMMENT ON TABLE jitgen.oracle_apps IS 'Per-app oracle defaults: target language, review of candidates.';
+
 CREATE TABLE jitgen.components (
     app_id          text        NOT NULL CHECK (app_id ~ '^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$'),
     component_id    text        NOT NULL CHECK (component_id ~ '^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$'),
@@ -111,7 +120,7 @@ COMMENT ON TABLE jitgen.oracle_decisions IS 'Every oracle evaluation that change
 
 -- Registers (or updates the prompt and schemas of) a component; the schemas must compile.
 CREATE FUNCTION jitgen.register_component(app_id text, component_id text, prompt text,
-    input_schema jsonb, output_schema jsonb, target_language text DEFAULT 'python')
+    input_schema jsonb, output_schema jsonb, target_language text DEFAULT NULL)
 RETURNS jsonb LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 #variable_conflict use_variable
 DECLARE
@@ -121,14 +130,16 @@ BEGIN
         RAISE EXCEPTION 'app_id, component_id, prompt and both schemas are required' USING ERRCODE = '22004',
             HINT = 'SELECT jitgen.register_component(''shop'', ''sentiment'', ''Classify …'', ''{"type":"object"}'', ''{"type":"object"}'');';
     END IF;
-    IF coalesce(target_language, 'python') <> 'python' THEN
+    target_language := coalesce(target_language,
+        (SELECT a.target_language FROM jitgen.oracle_apps a WHERE a.app_id = register_component.app_id), 'python');
+    IF target_language <> 'python' THEN
         RAISE EXCEPTION 'unsupported target language "%"', target_language USING ERRCODE = '22023',
             DETAIL = 'Generated code runs in the Python sandbox.', HINT = 'Pass target_language => ''python'' (the default).';
     END IF;
     PERFORM jitgen._check_component_schema(input_schema, 'input_schema');
     PERFORM jitgen._check_component_schema(output_schema, 'output_schema');
     INSERT INTO jitgen.components AS c (app_id, component_id, prompt, input_schema, output_schema, target_language)
-    VALUES (app_id, component_id, prompt, input_schema, output_schema, coalesce(target_language, 'python'))
+    VALUES (app_id, component_id, prompt, input_schema, output_schema, target_language)
     ON CONFLICT ON CONSTRAINT components_pkey DO UPDATE
         SET prompt = EXCLUDED.prompt, input_schema = EXCLUDED.input_schema,
             output_schema = EXCLUDED.output_schema, target_language = EXCLUDED.target_language,
@@ -151,6 +162,16 @@ BEGIN
     END IF;
     RETURN row;
 END $$;
+
+-- An app's defaults for components registered after it (target_language) and for every
+-- candidate of its components (require_review).
+CREATE FUNCTION jitgen.set_app_defaults(app_id text, target_language text DEFAULT 'python', require_review boolean DEFAULT false)
+RETURNS jsonb LANGUAGE sql SET search_path = pg_catalog, pg_temp AS $$
+    INSERT INTO jitgen.oracle_apps AS a (app_id, target_language, require_review)
+    VALUES ($1, coalesce($2, 'python'), coalesce($3, false))
+    ON CONFLICT (app_id) DO UPDATE SET target_language = EXCLUDED.target_language, require_review = EXCLUDED.require_review
+    RETURNING to_jsonb(a);
+$$;
 
 -- ---------------------------------------------------------------- rules
 
@@ -207,21 +228,6 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
        OR r.scope = 'global'
     ORDER BY CASE r.scope WHEN 'component' THEN 0 WHEN 'app' THEN 1 ELSE 2 END
     LIMIT 1;
-$$;
-
--- The LLM handler's figures over a window: calls, calls per minute, mean latency and cost,
--- error rate. NULL figures when there were no calls (a missing metric meets no condition).
-CREATE FUNCTION jitgen._component_figures(app_id text, component_id text, handler text, version text, win interval)
-RETURNS jsonb LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
-    SELECT jsonb_build_object(
-        'calls', count(*),
-        'calls_per_minute', count(*) / greatest(extract(epoch FROM $5) / 60, 1e-9),
-        'avg_latency_ms', avg(m.latency_ms),
-        'avg_cost', avg(m.cost),
-        'error_rate', CASE WHEN count(*) = 0 THEN NULL ELSE (count(*) FILTER (WHERE m.outcome <> 'ok'))::numeric / count(*) END)
-    FROM jitgen.component_metrics m
-    WHERE m.app_id = $1 AND m.component_id = $2 AND m.handler_type = $3
-      AND ($4 IS NULL OR m.version = $4) AND m.at > clock_timestamp() - $5;
 $$;
 
 -- The decision for one component under `rule`, without side effects:
@@ -314,56 +320,101 @@ END $$;
 -- crossed max_error_rate, queues generation where the rule fires. Returns each decision; rows
 -- are recorded except a 'none' that repeats the component's previous decision.
 CREATE FUNCTION jitgen.evaluate_oracle() RETURNS SETOF jitgen.oracle_decisions
-LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+LANGUAGE plpgsql
+-- One pass over a million metric rows is a hash aggregate: give it memory, and no LLVM JIT
+-- (compiling this plan costs more than running it).
+SET search_path = pg_catalog, pg_temp SET work_mem = '64MB' SET jit = off AS $$
 DECLARE
+    t0 timestamptz := clock_timestamp();
     c record;
-    rule jsonb;
-    win interval;
-    figures jsonb;
     verdict jsonb;
-    previous text;
-    out jitgen.oracle_decisions;
+    apps text[] := '{}';
+    comps text[] := '{}';
+    decisions text[] := '{}';
+    reasons jsonb[] := '{}';
+    figures jsonb[] := '{}';
 BEGIN
     -- One evaluation at a time (every worker runs the schedule).
     PERFORM pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtextextended('jitgen.evaluate_oracle', 0));
-    FOR c IN SELECT * FROM jitgen.components ORDER BY app_id, component_id LOOP
-        rule := jitgen.effective_rule(c.app_id, c.component_id);
-        CONTINUE WHEN rule IS NULL OR NOT (rule ->> 'enabled')::boolean;
-        win := (rule ->> 'window')::interval;
+    -- Every component's figures from one aggregate per distinct window (usually one), not a
+    -- scan per component: the LLM handler's (version NULL), or the active JIT version's for
+    -- rollback. NULL figures when there were no calls (a missing metric meets no condition).
+    FOR c IN
+        WITH rules AS MATERIALIZED (
+            SELECT r.scope, r.app_id, r.component_id,
+                   to_jsonb(r) - 'id' || jsonb_build_object('rule_id', r.id, 'window_seconds', extract(epoch FROM r."window")) AS rule
+            FROM jitgen.optimization_rules r
+        ), enabled AS MATERIALIZED (
+            SELECT x.app_id, x.component_id, x.handler_type, x.active_version, x.pending_version, e.rule,
+                   (e.rule ->> 'window')::interval AS win
+            FROM jitgen.components x
+            CROSS JOIN LATERAL (
+                SELECT r.rule FROM rules r
+                WHERE (r.scope = 'component' AND r.app_id = x.app_id AND r.component_id = x.component_id)
+                   OR (r.scope = 'app' AND r.app_id = x.app_id) OR r.scope = 'global'
+                ORDER BY CASE r.scope WHEN 'component' THEN 0 WHEN 'app' THEN 1 ELSE 2 END
+                LIMIT 1
+            ) e
+            WHERE (e.rule ->> 'enabled')::boolean
+        ), aggregated AS (
+            SELECT w.win, a.*
+            FROM (SELECT DISTINCT enabled.win FROM enabled) w
+            CROSS JOIN LATERAL (
+                SELECT m.app_id, m.component_id, m.version, count(*) AS calls, avg(m.latency_ms) AS latency,
+                       avg(m.cost) AS cost, count(*) FILTER (WHERE m.outcome <> 'ok') AS errors
+                FROM jitgen.component_metrics m
+                WHERE m.at > t0 - w.win
+                GROUP BY m.app_id, m.component_id, m.version
+            ) a
+        )
+        SELECT e.*, jsonb_build_object(
+                   'calls', coalesce(a.calls, 0),
+                   'calls_per_minute', coalesce(a.calls, 0) / greatest(extract(epoch FROM e.win) / 60, 1e-9),
+                   'avg_latency_ms', a.latency, 'avg_cost', a.cost,
+                   'error_rate', CASE WHEN coalesce(a.calls, 0) = 0 THEN NULL ELSE a.errors::numeric / a.calls END) AS figures,
+               (SELECT d.decision FROM jitgen.oracle_decisions d
+                WHERE d.app_id = e.app_id AND d.component_id = e.component_id ORDER BY d.id DESC LIMIT 1) AS previous
+        FROM enabled e
+        LEFT JOIN aggregated a ON a.win = e.win AND a.app_id = e.app_id AND a.component_id = e.component_id
+             AND a.version IS NOT DISTINCT FROM (CASE WHEN e.handler_type = 'jit' THEN e.active_version END)
+        ORDER BY e.app_id, e.component_id
+    LOOP
         IF c.handler_type = 'jit' THEN
-            figures := jitgen._component_figures(c.app_id, c.component_id, 'jit', c.active_version, win);
-            IF (rule ->> 'max_error_rate') IS NOT NULL AND (figures ->> 'error_rate')::numeric > (rule ->> 'max_error_rate')::numeric THEN
+            IF (c.rule ->> 'max_error_rate') IS NOT NULL AND (c.figures ->> 'error_rate')::numeric > (c.rule ->> 'max_error_rate')::numeric THEN
                 UPDATE jitgen.components SET handler_type = 'llm', updated_at = clock_timestamp()
                 WHERE app_id = c.app_id AND component_id = c.component_id;
-                verdict := jsonb_build_object('decision', 'rollback', 'metrics', figures, 'reasons', jsonb_build_object(
-                    'version', c.active_version, 'error_rate', figures -> 'error_rate', 'max_error_rate', rule -> 'max_error_rate'));
+                verdict := jsonb_build_object('decision', 'rollback', 'metrics', c.figures, 'reasons', jsonb_build_object(
+                    'version', c.active_version, 'error_rate', c.figures -> 'error_rate', 'max_error_rate', c.rule -> 'max_error_rate'));
             ELSE
-                verdict := jsonb_build_object('decision', 'none', 'metrics', figures,
+                verdict := jsonb_build_object('decision', 'none', 'metrics', c.figures,
                                               'reasons', jsonb_build_object('active_version', c.active_version));
             END IF;
         ELSIF c.pending_version IS NOT NULL THEN
             verdict := jsonb_build_object('decision', 'none', 'metrics', '{}'::jsonb,
                                           'reasons', jsonb_build_object('pending_review', c.pending_version));
         ELSE
-            figures := jitgen._component_figures(c.app_id, c.component_id, 'llm', NULL, win);
-            verdict := jitgen._oracle_decision(rule, figures);
+            verdict := jitgen._oracle_decision(c.rule, c.figures);
             IF verdict ->> 'decision' = 'trigger' THEN
                 verdict := jsonb_set(verdict, '{reasons,job_id}',
                     to_jsonb(jitgen._queue_generation(c.app_id, c.component_id, verdict -> 'reasons')));
             END IF;
         END IF;
-        verdict := jsonb_set(verdict, '{reasons,rule_scope}', rule -> 'scope');
-        SELECT d.decision INTO previous FROM jitgen.oracle_decisions d
-        WHERE d.app_id = c.app_id AND d.component_id = c.component_id ORDER BY d.id DESC LIMIT 1;
-        IF verdict ->> 'decision' = 'none' AND previous = 'none' THEN
-            out := ROW(NULL, c.app_id, c.component_id, clock_timestamp(), 'none', verdict -> 'reasons', verdict -> 'metrics');
+        verdict := jsonb_set(verdict, '{reasons,rule_scope}', c.rule -> 'scope');
+        IF verdict ->> 'decision' = 'none' AND c.previous = 'none' THEN
+            -- Returned, not stored: the component's last decision already says so.
+            RETURN NEXT ROW(NULL, c.app_id, c.component_id, t0, 'none', verdict -> 'reasons', verdict -> 'metrics')::jitgen.oracle_decisions;
         ELSE
-            INSERT INTO jitgen.oracle_decisions (app_id, component_id, decision, reasons, metrics)
-            VALUES (c.app_id, c.component_id, verdict ->> 'decision', verdict -> 'reasons', coalesce(verdict -> 'metrics', '{}'))
-            RETURNING * INTO out;
+            apps := apps || c.app_id;
+            comps := comps || c.component_id;
+            decisions := decisions || (verdict ->> 'decision');
+            reasons := reasons || (verdict -> 'reasons');
+            figures := figures || coalesce(verdict -> 'metrics', '{}');
         END IF;
-        RETURN NEXT out;
     END LOOP;
+    RETURN QUERY
+        INSERT INTO jitgen.oracle_decisions (app_id, component_id, decision, reasons, metrics)
+        SELECT * FROM unnest(apps, comps, decisions, reasons, figures)
+        RETURNING *;
 END $$;
 
 -- ---------------------------------------------------------------- activation and review
@@ -378,7 +429,9 @@ DECLARE
     review boolean;
 BEGIN
     c := jitgen._component(app_id, component_id, '_finish_candidate');
-    review := c.require_review OR coalesce((jitgen.effective_rule(app_id, component_id) ->> 'require_review')::boolean, false);
+    review := c.require_review
+        OR coalesce((jitgen.effective_rule(app_id, component_id) ->> 'require_review')::boolean, false)
+        OR coalesce((SELECT a.require_review FROM jitgen.oracle_apps a WHERE a.app_id = c.app_id), false);
     IF review THEN
         UPDATE jitgen.components SET pending_version = version, updated_at = clock_timestamp()
         WHERE components.app_id = app_id AND components.component_id = component_id;

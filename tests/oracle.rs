@@ -355,8 +355,13 @@ async fn without_a_sandbox_the_job_fails_before_the_coder_is_asked() {
 async fn with_review_nothing_activates_until_approved_and_a_rejected_version_never_does() {
     let db = TestDb::migrated().await;
     let c = db.client().await;
+    // Review required by the app's defaults; its target language is the component's default.
+    let app: Value = c.query_one("SELECT jitgen.set_app_defaults($1, 'python', true)", &[&APP]).await.unwrap().get(0);
+    assert_eq!(app["require_review"], json!(true));
+    let e = c.query_one("SELECT jitgen.set_app_defaults($1, 'cobol')", &[&APP]).await.unwrap_err();
+    assert_eq!(db_error(&e).0, "23514");
     register(&c).await;
-    c.execute("UPDATE jitgen.components SET require_review = true", &[]).await.unwrap();
+    assert_eq!(component(&c).await["target_language"], json!("python"));
     let llm = FakeLlm::start(Behaviour::Content(r#"{"length": 3}"#.into())).await;
     point_at(&c, &llm).await;
     record_samples(&c).await;
@@ -407,6 +412,7 @@ async fn the_oracle_is_the_operators_apps_get_invoke_only_when_granted() {
         "SELECT jitgen.trigger_jit('shop', 'length')",
         "SELECT * FROM jitgen.evaluate_oracle()",
         "SELECT jitgen.set_rule('{\"scope\": \"global\"}')",
+        "SELECT jitgen.set_app_defaults('shop')",
         "SELECT jitgen.approve_jit('shop', 'length', 'v1')",
         "SELECT * FROM jitgen.components",
         "SELECT * FROM jitgen.component_samples",

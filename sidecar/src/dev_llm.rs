@@ -2,7 +2,9 @@
 //! the benchmarks, where no model is reachable. After a fixed latency it answers a program
 //! request with the template program for the onboarding answers in the prompt, and a
 //! learning-content request with atoms cut from the source text in the prompt, labelled with
-//! the model name `jitgen-dev-llm`. It is not a model and never pretends to be.
+//! the model name `jitgen-dev-llm`. For the oracle's demo it plays a character-counting
+//! component (`{"text"}` → `{"length"}`) and a coder that only knows how to write that one
+//! handler and its tests. It is not a model and never pretends to be.
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -78,9 +80,23 @@ fn onboarding_in(request: &Value) -> Value {
         .unwrap_or_else(|| json!({}))
 }
 
+/// The scripted coder's one candidate: a character count and its tests.
+const COUNTING_CODE: &str = "def handle_request(request, context):\n    text = request.get('text')\n    if not isinstance(text, str):\n        return {'resultType': 'error', 'error': {'code': 'invalid_request', 'message': 'text must be a string'}}\n    return {'length': len(text)}\n";
+const COUNTING_TESTS: &str = "from handler import handle_request\n\n\ndef test_counts_characters():\n    assert handle_request({'text': 'abc'}, {}) == {'length': 3}\n\n\ndef test_empty_text():\n    assert handle_request({'text': ''}, {}) == {'length': 0}\n\n\ndef test_bad_request_is_an_error_result():\n    assert handle_request({}, {})['resultType'] == 'error'\n";
+
 fn completion(request: &Value) -> Value {
+    let system = request["messages"][0]["content"].as_str().unwrap_or_default();
     let user = request["messages"][1]["content"].as_str().unwrap_or_default();
-    let content = if user.contains("Source text:") { atoms_for(user).to_string() } else { program_for(request) };
+    let content = if system.starts_with("You replace an LLM prompt") {
+        json!({"code": COUNTING_CODE, "tests": COUNTING_TESTS}).to_string()
+    } else if system.contains("Answer with one JSON object only") {
+        let text = serde_json::from_str::<Value>(user).ok().and_then(|r| r["text"].as_str().map(|t| t.chars().count()));
+        text.map_or_else(|| json!({}), |n| json!({"length": n})).to_string()
+    } else if user.contains("Source text:") {
+        atoms_for(user).to_string()
+    } else {
+        program_for(request)
+    };
     json!({
         "id": "chatcmpl-dev", "object": "chat.completion", "model": MODEL,
         "choices": [{"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": content}}],
