@@ -148,6 +148,11 @@ ensure_sandbox_venv() {
     as_root chmod -R a+rX "$(dirname "$JG_SANDBOX_VENV")"
 }
 
+# Headless Chromium and its WebDriver for the console's browser tests (Debian packages).
+ensure_browser() {
+    ensure_apt_packages chromium chromium-driver
+}
+
 setup_all() {
     ensure_base_packages
     ensure_cargo_pgrx
@@ -156,6 +161,7 @@ setup_all() {
     ensure_s3s_fs
     ensure_schemathesis
     ensure_sandbox_venv
+    ensure_browser
     ensure_base_model
     torch_env
     export JITGEN_S3S_FS="$JG_S3S_FS"

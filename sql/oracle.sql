@@ -312,7 +312,7 @@ BEGIN
     PERFORM jitgen._component(app_id, component_id, 'trigger_jit');
     job_id := jitgen._queue_generation(app_id, component_id, '{"manual": true}');
     INSERT INTO jitgen.oracle_decisions (app_id, component_id, decision, reasons)
-    VALUES (app_id, component_id, 'trigger', jsonb_build_object('manual', true, 'job_id', job_id, 'by', session_user));
+    VALUES (app_id, component_id, 'trigger', jsonb_build_object('manual', true, 'job_id', job_id, 'by', current_user));
     RETURN job_id;
 END $$;
 
@@ -475,7 +475,7 @@ BEGIN
     PERFORM jitgen._pending(app_id, component_id, version, 'approve_jit');
     PERFORM jitgen._activate(app_id, component_id, version);
     INSERT INTO jitgen.oracle_decisions (app_id, component_id, decision, reasons)
-    VALUES (app_id, component_id, 'approve', jsonb_build_object('version', version, 'by', session_user));
+    VALUES (app_id, component_id, 'approve', jsonb_build_object('version', version, 'by', current_user));
     RETURN to_jsonb(jitgen._component(app_id, component_id, 'approve_jit'));
 END $$;
 
@@ -487,7 +487,7 @@ BEGIN
     UPDATE jitgen.components c SET pending_version = NULL, updated_at = clock_timestamp()
     WHERE c.app_id = $1 AND c.component_id = $2;
     INSERT INTO jitgen.oracle_decisions (app_id, component_id, decision, reasons)
-    VALUES (app_id, component_id, 'reject', jsonb_build_object('version', version, 'by', session_user, 'reason', reason));
+    VALUES (app_id, component_id, 'reject', jsonb_build_object('version', version, 'by', current_user, 'reason', reason));
     RETURN to_jsonb(jitgen._component(app_id, component_id, 'reject_jit'));
 END $$;
 
@@ -501,7 +501,7 @@ BEGIN
     UPDATE jitgen.components SET handler_type = 'llm', updated_at = clock_timestamp()
     WHERE components.app_id = c.app_id AND components.component_id = c.component_id;
     INSERT INTO jitgen.oracle_decisions (app_id, component_id, decision, reasons)
-    VALUES (c.app_id, c.component_id, 'rollback', jsonb_build_object('version', c.active_version, 'by', session_user, 'reason', reason, 'manual', true));
+    VALUES (c.app_id, c.component_id, 'rollback', jsonb_build_object('version', c.active_version, 'by', current_user, 'reason', reason, 'manual', true));
     RETURN to_jsonb(jitgen._component(c.app_id, c.component_id, 'rollback_jit'));
 END $$;
 

@@ -147,6 +147,11 @@ pub async fn record(db: &Client, component_id: &str, model: &str, call: &Call, o
 
 /// [`record`] under an explicit app id ("" = `jitgen.app_id`, else the database name).
 pub async fn record_for(db: &Client, app_id: &str, component_id: &str, model: &str, call: &Call, outcome: Outcome, error: Option<Value>) {
+    // jit.generate:<component> → jit.generate: one series per kind, not per component.
+    let kind = component_id.split(':').next().unwrap_or(component_id).to_string();
+    crate::worker::metrics::llm_latency()
+        .get_or_create(&crate::worker::metrics::KindLabel { kind })
+        .observe(call.latency.as_secs_f64());
     let usage = call.usage;
     let r = db
         .execute(

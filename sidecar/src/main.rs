@@ -7,6 +7,7 @@ mod bench_api;
 mod bench_oracle;
 #[cfg(feature = "serve")]
 mod bench_serve;
+mod console;
 mod delivery;
 mod dev_llm;
 mod generate;
@@ -98,6 +99,11 @@ enum Command {
         reps: usize,
         #[arg(long, default_value_t = 2)]
         threads: i32,
+    },
+    /// The operator console (off unless JITGEN_CONSOLE_TOKEN is set; acts as JITGEN_CONSOLE_ROLE).
+    Console {
+        #[arg(long, default_value = "127.0.0.1:8092")]
+        listen: String,
     },
     /// Measure the oracle: invoke through generated code vs an LLM, sandbox cold start,
     /// evaluate_oracle at scale (bench/oracle.sh).
@@ -218,6 +224,10 @@ async fn main() -> anyhow::Result<()> {
         #[cfg(feature = "serve")]
         Command::BenchServe { model_dir, nodes, tokens, reps, threads } => {
             print!("{}", bench_serve::serve(&cli.database_url, model_dir, nodes, tokens, reps, threads).await?)
+        }
+        Command::Console { listen } => {
+            let target = jitgen_sidecar::db::Target::parse(&cli.database_url)?;
+            console::serve(&listen, target, console::ConsoleConfig::from_env()?).await?
         }
         Command::BenchOracle { invokes, llm_ms, components, metrics } => {
             print!("{}", bench_oracle::oracle(&cli.database_url, invokes, llm_ms, components, metrics).await?)

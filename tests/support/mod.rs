@@ -5,6 +5,7 @@
 #[cfg(feature = "train")]
 pub mod adapters;
 pub mod api;
+pub mod browser;
 pub mod certs;
 pub mod fake_llm;
 pub mod programs;
@@ -133,7 +134,7 @@ pub fn files_under(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
 pub async fn http_get(addr: &str, path: &str) -> Option<String> {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let mut s = tokio::net::TcpStream::connect(addr).await.ok()?;
-    s.write_all(format!("GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").as_bytes()).await.ok()?;
+    s.write_all(format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").as_bytes()).await.ok()?;
     let mut body = String::new();
     s.read_to_string(&mut body).await.ok()?;
     Some(body)

@@ -311,6 +311,7 @@ impl AdapterTrain {
             "gate": report.get("gate"),
             "timings": report.get("timings"),
             "data": report.get("data"),
+            "loss_curve": report.get("loss_curve"),
         });
         if !outcome.gate_passed {
             return Err(JobError::Permanent(json!({

@@ -1,28 +1,90 @@
-//! Counters for `/metrics` (Prometheus text format), liveness for `/health` and readiness for
-//! `/ready`.
+//! `/metrics` (Prometheus, from prometheus-client: jobs finished per kind and outcome, and
+//! histograms of job duration, queue wait and LLM latency per kind), liveness for `/health`
+//! and readiness for `/ready`, served by axum like every other endpoint of the sidecar.
 
-use std::collections::BTreeMap;
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpListener;
+use axum::extract::State;
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
+use prometheus_client::registry::Registry;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct KindOutcome {
+    kind: String,
+    outcome: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct KindLabel {
+    pub kind: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct SlotState {
+    state: String,
+}
+
+fn histogram_family() -> Family<KindLabel, Histogram> {
+    // 5 ms … ~20 min: a queue hop to an adapter's training.
+    Family::new_with_constructor(|| Histogram::new(exponential_buckets(0.005, 2.5, 15)))
+}
+
+/// LLM call latency per kind (the job kind or SQL function that made the call), observed by
+/// the sidecar's LLM client wherever it is called from.
+pub fn llm_latency() -> &'static Family<KindLabel, Histogram> {
+    static LLM: OnceLock<Family<KindLabel, Histogram>> = OnceLock::new();
+    LLM.get_or_init(histogram_family)
+}
+
+struct Families {
+    registry: Registry,
+    finished: Family<KindOutcome, Counter>,
+    durations: Family<KindLabel, Histogram>,
+    queue_wait: Family<KindLabel, Histogram>,
+    connects: Counter,
+    slots: Family<SlotState, Gauge>,
+    slot_panics: Counter,
+}
+
+impl Default for Families {
+    fn default() -> Self {
+        let mut registry = Registry::default();
+        let finished = Family::<KindOutcome, Counter>::default();
+        let durations = histogram_family();
+        let queue_wait = histogram_family();
+        let connects = Counter::default();
+        let slots = Family::<SlotState, Gauge>::default();
+        let slot_panics = Counter::default();
+        registry.register("jitgen_jobs_finished", "Jobs finished by this worker, by kind and outcome", finished.clone());
+        registry.register("jitgen_job_duration_seconds", "Time spent per job attempt", durations.clone());
+        registry.register("jitgen_queue_wait_seconds", "From a job being due to a worker starting it", queue_wait.clone());
+        registry.register("jitgen_llm_latency_seconds", "LLM calls made by this worker, by kind", llm_latency().clone());
+        registry.register("jitgen_db_connects", "Database connections opened", connects.clone());
+        registry.register("jitgen_worker_slots", "Worker slots running, and configured", slots.clone());
+        registry.register("jitgen_slot_panics", "Slot tasks that panicked outside a handler and were restarted", slot_panics.clone());
+        Families { registry, finished, durations, queue_wait, connects, slots, slot_panics }
+    }
+}
 
 #[derive(Default)]
 struct Inner {
-    /// (kind, outcome) → count
-    finished: BTreeMap<(String, String), u64>,
-    /// kind → (sum of seconds, count)
-    durations: BTreeMap<String, (f64, u64)>,
+    families: Families,
     /// The last time a statement of this worker reached the database (its heartbeat row is
     /// written every quarter of `db_stale`, idle or busy).
     last_db_ok: Option<Instant>,
-    connects: u64,
     slots_expected: usize,
     db_stale: Duration,
     slots_alive: usize,
-    slot_panics: u64,
     draining: bool,
 }
 
@@ -35,7 +97,7 @@ impl Metrics {
     }
 
     pub fn connected(&self) {
-        self.0.lock().unwrap().connects += 1;
+        self.0.lock().unwrap().families.connects.inc();
     }
 
     pub fn db_ok(&self) {
@@ -55,7 +117,7 @@ impl Metrics {
     }
 
     pub fn slot_panicked(&self) {
-        self.0.lock().unwrap().slot_panics += 1;
+        self.0.lock().unwrap().families.slot_panics.inc();
     }
 
     pub fn draining(&self) {
@@ -63,39 +125,29 @@ impl Metrics {
     }
 
     pub fn finished(&self, kind: &str, outcome: &str, took: Duration) {
-        let mut m = self.0.lock().unwrap();
-        *m.finished.entry((kind.to_string(), outcome.to_string())).or_default() += 1;
-        let d = m.durations.entry(kind.to_string()).or_default();
-        d.0 += took.as_secs_f64();
-        d.1 += 1;
+        let m = self.0.lock().unwrap();
+        m.families.finished.get_or_create(&KindOutcome { kind: kind.to_string(), outcome: outcome.to_string() }).inc();
+        m.families.durations.get_or_create(&KindLabel { kind: kind.to_string() }).observe(took.as_secs_f64());
+    }
+
+    /// How long a job waited between being due and a worker starting it.
+    pub fn waited(&self, kind: &str, seconds: f64) {
+        let m = self.0.lock().unwrap();
+        m.families.queue_wait.get_or_create(&KindLabel { kind: kind.to_string() }).observe(seconds.max(0.0));
     }
 
     pub fn render(&self) -> String {
         let m = self.0.lock().unwrap();
+        let slots = |state: &str, n: usize| m.families.slots.get_or_create(&SlotState { state: state.to_string() }).set(n as i64);
+        slots("alive", m.slots_alive);
+        slots("configured", m.slots_expected);
         let mut out = String::new();
-        out.push_str("# HELP jitgen_jobs_finished_total Jobs finished by this worker, by kind and outcome.\n");
-        out.push_str("# TYPE jitgen_jobs_finished_total counter\n");
-        for ((kind, outcome), n) in &m.finished {
-            out.push_str(&format!("jitgen_jobs_finished_total{{kind=\"{kind}\",outcome=\"{outcome}\"}} {n}\n"));
+        if prometheus_client::encoding::text::encode(&mut out, &m.families.registry).is_err() {
+            out.clear();
         }
-        out.push_str("# HELP jitgen_job_duration_seconds Time spent per job attempt.\n");
-        out.push_str("# TYPE jitgen_job_duration_seconds summary\n");
-        for (kind, (sum, count)) in &m.durations {
-            out.push_str(&format!("jitgen_job_duration_seconds_sum{{kind=\"{kind}\"}} {sum}\n"));
-            out.push_str(&format!("jitgen_job_duration_seconds_count{{kind=\"{kind}\"}} {count}\n"));
-        }
-        out.push_str("# HELP jitgen_db_connects_total Database connections opened.\n");
-        out.push_str("# TYPE jitgen_db_connects_total counter\n");
-        out.push_str(&format!("jitgen_db_connects_total {}\n", m.connects));
-        out.push_str("# HELP jitgen_worker_slots Worker slots running, and configured.\n");
-        out.push_str("# TYPE jitgen_worker_slots gauge\n");
-        out.push_str(&format!("jitgen_worker_slots{{state=\"alive\"}} {}\n", m.slots_alive));
-        out.push_str(&format!("jitgen_worker_slots{{state=\"configured\"}} {}\n", m.slots_expected));
-        out.push_str("# HELP jitgen_slot_panics_total Slot tasks that panicked outside a handler and were restarted.\n");
-        out.push_str("# TYPE jitgen_slot_panics_total counter\n");
-        out.push_str(&format!("jitgen_slot_panics_total {}\n", m.slot_panics));
-        out.push_str(&jitgen_sidecar::render_metrics());
-        out
+        // The delivery counters of the library, before the OpenMetrics end marker.
+        let body = out.strip_suffix("# EOF\n").unwrap_or(&out).to_string();
+        format!("{body}{}# EOF\n", jitgen_sidecar::render_metrics())
     }
 
     /// Why the worker is not healthy, if it is not: the database has not answered its
@@ -133,10 +185,14 @@ impl Drop for SlotAlive {
     }
 }
 
-/// A deliberately small HTTP/1.1 server: GET /metrics, /health (liveness) and /ready. It
-/// serves until the process exits: a draining worker still answers (/ready with 503).
+fn text(status: StatusCode, body: String) -> Response {
+    (status, [(header::CONTENT_TYPE, "text/plain; charset=utf-8")], body).into_response()
+}
+
+/// GET /metrics, /health (liveness) and /ready. It serves until the process exits: a draining
+/// worker still answers (/ready with 503).
 pub async fn serve(addr: SocketAddr, metrics: Metrics) {
-    let listener = match TcpListener::bind(addr).await {
+    let listener = match tokio::net::TcpListener::bind(addr).await {
         Ok(l) => l,
         Err(e) => {
             tracing::warn!(%addr, error = %e, "metrics endpoint disabled: cannot bind");
@@ -144,31 +200,34 @@ pub async fn serve(addr: SocketAddr, metrics: Metrics) {
         }
     };
     tracing::info!(%addr, "serving /metrics, /health and /ready");
-    loop {
-        let Ok((mut socket, _)) = listener.accept().await else { continue };
-        let metrics = metrics.clone();
-        tokio::spawn(async move {
-            let mut buf = [0u8; 1024];
-            let n = socket.read(&mut buf).await.unwrap_or(0);
-            let request = String::from_utf8_lossy(&buf[..n]);
-            let path = request.split_whitespace().nth(1).unwrap_or("/");
-            let (status, body) = match path {
-                "/metrics" => ("200 OK", metrics.render()),
-                "/health" => match metrics.unhealthy() {
-                    None => ("200 OK", "ok\n".to_string()),
-                    Some(why) => ("503 Service Unavailable", why),
-                },
-                "/ready" => match metrics.not_ready() {
-                    None => ("200 OK", "ready\n".to_string()),
-                    Some(why) => ("503 Service Unavailable", why),
-                },
-                _ => ("404 Not Found", "try /metrics, /health or /ready\n".to_string()),
-            };
-            let response = format!(
-                "HTTP/1.1 {status}\r\nContent-Type: text/plain; version=0.0.4\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-                body.len()
-            );
-            let _ = socket.write_all(response.as_bytes()).await;
-        });
+    let app = Router::new()
+        .route(
+            "/metrics",
+            get(|State(m): State<Metrics>| async move {
+                ([(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")], m.render()).into_response()
+            }),
+        )
+        .route(
+            "/health",
+            get(|State(m): State<Metrics>| async move {
+                match m.unhealthy() {
+                    None => text(StatusCode::OK, "ok\n".into()),
+                    Some(why) => text(StatusCode::SERVICE_UNAVAILABLE, why),
+                }
+            }),
+        )
+        .route(
+            "/ready",
+            get(|State(m): State<Metrics>| async move {
+                match m.not_ready() {
+                    None => text(StatusCode::OK, "ready\n".into()),
+                    Some(why) => text(StatusCode::SERVICE_UNAVAILABLE, why),
+                }
+            }),
+        )
+        .fallback(|| async { text(StatusCode::NOT_FOUND, "try /metrics, /health or /ready\n".into()) })
+        .with_state(metrics);
+    if let Err(e) = axum::serve(listener, app).await {
+        tracing::warn!(error = %e, "metrics endpoint stopped");
     }
 }

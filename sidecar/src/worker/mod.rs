@@ -300,6 +300,9 @@ async fn step(shared: &Shared, conn: &mut Conn) -> Result<bool, tokio_postgres::
         return Ok(true);
     }
     let (payload, attempt, max_attempts): (Value, i32, i32) = (row.get(7), row.get(8), row.get(9));
+    if let Some(waited) = row.get::<_, Option<f64>>(11) {
+        shared.metrics.waited(&kind, waited);
+    }
     if shared.registry.get(&kind).is_none() && handlers::built_without(&kind) {
         static WARNED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
         if !WARNED.swap(true, Ordering::Relaxed) {

@@ -33,7 +33,8 @@ macro_rules! claim_after_read {
         WHERE job.state = 'running' AND (EXISTS (SELECT 1 FROM claimed) OR EXISTS (SELECT 1 FROM buried))
         ON CONFLICT DO NOTHING)
      SELECT m.msg_id, m.message, job.kind, job.state, job.run_after > clock_timestamp(), job.cancel_requested,
-            c.id IS NOT NULL, coalesce(c.payload, job.payload), c.attempts, c.max_attempts, EXISTS (SELECT 1 FROM buried)
+            c.id IS NOT NULL, coalesce(c.payload, job.payload), c.attempts, c.max_attempts, EXISTS (SELECT 1 FROM buried),
+            extract(epoch FROM clock_timestamp() - greatest(job.run_after, job.created_at))::float8
      FROM m LEFT JOIN job ON true LEFT JOIN claimed AS c ON true"
     };
 }
