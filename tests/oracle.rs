@@ -38,6 +38,14 @@ async fn register(c: &Client) {
     .unwrap();
 }
 
+/// A migrated database with the test component registered.
+async fn registered() -> (TestDb, Client) {
+    let db = TestDb::migrated().await;
+    let c = db.client().await;
+    register(&c).await;
+    (db, c)
+}
+
 async fn point_at(c: &Client, llm: &FakeLlm) {
     c.batch_execute(&format!("SET jitgen.llm_endpoint = '{}'; SET jitgen.llm_api_key = 'test-key'", llm.url)).await.unwrap();
 }
@@ -100,9 +108,7 @@ async fn record_samples(c: &Client) {
 
 #[tokio::test]
 async fn invoke_through_the_llm_records_metrics_samples_and_errors() {
-    let db = TestDb::migrated().await;
-    let c = db.client().await;
-    register(&c).await;
+    let (_db, c) = registered().await;
     let llm = FakeLlm::start(Behaviour::Content(r#"{"length": 3}"#.into())).await;
     point_at(&c, &llm).await;
     assert_eq!(invoke(&c, json!({"text": "abc"})).await.unwrap(), json!({"length": 3}));
@@ -145,9 +151,7 @@ async fn invoke_through_the_llm_records_metrics_samples_and_errors() {
 
 #[tokio::test]
 async fn rules_resolve_by_scope_and_decide_as_the_table_says() {
-    let db = TestDb::migrated().await;
-    let c = db.client().await;
-    register(&c).await;
+    let (_db, c) = registered().await;
     let set = |rule: Value| {
         let c = &c;
         async move { c.query_one("SELECT jitgen.set_rule($1)", &[&rule]).await }
@@ -203,9 +207,7 @@ async fn add_llm_metrics(c: &Client, n: i32, latency_ms: f32) {
 
 #[tokio::test]
 async fn evaluate_oracle_queues_generation_only_when_the_rule_fires() {
-    let db = TestDb::migrated().await;
-    let c = db.client().await;
-    register(&c).await;
+    let (_db, c) = registered().await;
     let jobs = "SELECT count(*) FROM jitgen.jobs WHERE kind = 'jit.generate'";
     // No rule: nothing evaluated.
     assert_eq!(c.query("SELECT * FROM jitgen.evaluate_oracle()", &[]).await.unwrap().len(), 0);
@@ -242,9 +244,7 @@ async fn evaluate_oracle_queues_generation_only_when_the_rule_fires() {
 
 #[tokio::test]
 async fn a_passing_candidate_is_three_writes_then_serves_invoke_and_rolls_back_when_it_fails() {
-    let db = TestDb::migrated().await;
-    let c = db.client().await;
-    register(&c).await;
+    let (db, c) = registered().await;
     let llm = FakeLlm::start(Behaviour::Content(r#"{"length": 3}"#.into())).await;
     point_at(&c, &llm).await;
     record_samples(&c).await;
@@ -298,9 +298,7 @@ async fn a_passing_candidate_is_three_writes_then_serves_invoke_and_rolls_back_w
 
 #[tokio::test]
 async fn failing_tests_write_two_artifacts_and_leave_the_component_alone() {
-    let db = TestDb::migrated().await;
-    let c = db.client().await;
-    register(&c).await;
+    let (db, c) = registered().await;
     let llm = FakeLlm::start(Behaviour::Content(r#"{"length": 3}"#.into())).await;
     point_at(&c, &llm).await;
     record_samples(&c).await;
@@ -322,9 +320,7 @@ async fn failing_tests_write_two_artifacts_and_leave_the_component_alone() {
 
 #[tokio::test]
 async fn a_coder_error_writes_nothing_and_runs_nothing() {
-    let db = TestDb::migrated().await;
-    let c = db.client().await;
-    register(&c).await;
+    let (db, c) = registered().await;
     let coder = FakeLlm::start(Behaviour::Content(r#"{"code": "print(1)"}"#.into())).await;
     let _w = worker(&db, &c, &coder, &[]).await;
     let (state, _, error) = finished(&c, trigger(&c).await).await;
@@ -339,9 +335,7 @@ async fn a_coder_error_writes_nothing_and_runs_nothing() {
 
 #[tokio::test]
 async fn without_a_sandbox_the_job_fails_before_the_coder_is_asked() {
-    let db = TestDb::migrated().await;
-    let c = db.client().await;
-    register(&c).await;
+    let (db, c) = registered().await;
     let coder = FakeLlm::start(candidate(GOOD_CODE, GOOD_TESTS)).await;
     let _w = worker(&db, &c, &coder, &[("JITGEN_SANDBOX_VENV", "/nonexistent/sandbox")]).await;
     let (state, _, error) = finished(&c, trigger(&c).await).await;
@@ -396,9 +390,7 @@ async fn with_review_nothing_activates_until_approved_and_a_rejected_version_nev
 
 #[tokio::test]
 async fn the_oracle_is_the_operators_apps_get_invoke_only_when_granted() {
-    let db = TestDb::migrated().await;
-    let c = db.client().await;
-    register(&c).await;
+    let (db, c) = registered().await;
     let role = format!("{}_app", db.name);
     c.batch_execute(&format!("DROP ROLE IF EXISTS \"{role}\"; CREATE ROLE \"{role}\"")).await.unwrap();
     let llm = FakeLlm::start(Behaviour::Content(r#"{"length": 1}"#.into())).await;

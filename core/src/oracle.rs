@@ -5,6 +5,7 @@
 use serde_json::{json, Value};
 
 use crate::llm::{request_body, ChatRequest, ResponseFormat};
+use crate::validation::schema::json_type;
 
 /// The function every generated handler defines.
 pub const HANDLER_FUNCTION: &str = "handle_request";
@@ -97,13 +98,13 @@ pub struct Candidate {
 /// Reads `{code, tests}`; anything else is refused with the reason.
 pub fn parse_candidate(content: &Value) -> Result<Candidate, String> {
     let Some(obj) = content.as_object() else {
-        return Err(format!("the coder replied with {} instead of {{code, tests}}", kind(content)));
+        return Err(format!("the coder replied with JSON of type {} instead of {{code, tests}}", json_type(content)));
     };
     let text = |key: &str| -> Result<String, String> {
         match obj.get(key) {
             Some(Value::String(s)) if !s.trim().is_empty() => Ok(s.clone()),
             Some(Value::String(_)) => Err(format!("`{key}` is empty")),
-            Some(other) => Err(format!("`{key}` is {} instead of a string", kind(other))),
+            Some(other) => Err(format!("`{key}` is of type {} instead of string", json_type(other))),
             None => Err(format!("`{key}` is missing")),
         }
     };
@@ -113,17 +114,6 @@ pub fn parse_candidate(content: &Value) -> Result<Candidate, String> {
         return Err(format!("the code does not define {HANDLER_FUNCTION}"));
     }
     Ok(Candidate { code, tests })
-}
-
-fn kind(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
-    }
 }
 
 /// Shadow replay's score: the share of samples whose candidate output equals the recorded one
@@ -149,9 +139,9 @@ mod tests {
     fn candidate_shapes() {
         let ok = json!({"code": "def handle_request(request, context):\n    return {}", "tests": "def test_x(): pass"});
         assert!(parse_candidate(&ok).is_ok());
-        assert!(parse_candidate(&json!([1])).unwrap_err().contains("an array"));
+        assert!(parse_candidate(&json!([1])).unwrap_err().contains("type array"));
         assert!(parse_candidate(&json!({"code": "x"})).unwrap_err().contains("`tests` is missing"));
-        assert!(parse_candidate(&json!({"code": 1, "tests": "t"})).unwrap_err().contains("a number"));
+        assert!(parse_candidate(&json!({"code": 1, "tests": "t"})).unwrap_err().contains("type integer"));
         assert!(parse_candidate(&json!({"code": "def other(): pass", "tests": "t"})).unwrap_err().contains("handle_request"));
     }
 
