@@ -16,7 +16,7 @@
 
 use super::adjust::{AuxAction, AuxOverride};
 use super::autoreg::MainPlan;
-use super::catalogue::{aux_weight_kg, bodyweight_pool, exercise_muscles, exercise_type, rep_target, ExerciseType};
+use super::catalogue::{aux_weight_kg, bodyweight_pool, builtin_exercise, exercise_type, rep_target, ExerciseType};
 use super::formula::Resolved;
 use super::input::JitInput;
 use super::output::{push_unique, AuxiliaryWork, PlannedSet, SessionOutput};
@@ -118,9 +118,8 @@ pub(crate) fn build_formula_auxiliary(
                 return work;
             }
             let mut factor = 1.0;
-            let overlaps = exercise_muscles(exercise)
-                .iter()
-                .any(|(m, c)| *c >= 0.5 && lift_muscles.iter().any(|(lm, _)| lm == m));
+            let overlaps = builtin_exercise(exercise)
+                .is_some_and(|e| e.muscles().any(|(m, c)| c >= 0.5 && lift_muscles.iter().any(|(lm, _)| *lm == m)));
             if main_count > 0.0 && overlaps {
                 factor *= post_main_fatigue(input.intensity_type);
             }

@@ -96,8 +96,19 @@ const JITGEN_EXTRAS: &[(&str, Lift, f64)] = &[
     ("Back Extension", Lift::Deadlift, 0.0),
 ];
 
-fn builtin() -> &'static [Exercise] {
-    static CATALOGUE: OnceLock<Vec<Exercise>> = OnceLock::new();
+struct Builtin {
+    all: Vec<Exercise>,
+    /// Lower-case, trimmed name → index in `all`: lookups run several times per auxiliary per
+    /// call, so they must not scan the catalogue.
+    by_name: std::collections::HashMap<String, usize>,
+}
+
+fn key(name: &str) -> String {
+    name.trim().to_ascii_lowercase()
+}
+
+fn builtin_catalogue() -> &'static Builtin {
+    static CATALOGUE: OnceLock<Builtin> = OnceLock::new();
     CATALOGUE.get_or_init(|| {
         // The file is part of the crate and checked by a unit test: a parse failure is a
         // build defect, never user input, so an empty catalogue (every load 0 kg with a
@@ -114,8 +125,16 @@ fn builtin() -> &'static [Exercise] {
                 bodyweight_pools: Vec::new(),
             });
         }
-        all
+        let mut by_name = std::collections::HashMap::with_capacity(all.len());
+        for (i, e) in all.iter().enumerate() {
+            by_name.entry(key(&e.name)).or_insert(i);
+        }
+        Builtin { all, by_name }
     })
+}
+
+fn builtin() -> &'static [Exercise] {
+    &builtin_catalogue().all
 }
 
 fn same_name(a: &str, b: &str) -> bool {
@@ -124,7 +143,8 @@ fn same_name(a: &str, b: &str) -> bool {
 
 /// The built-in entry for `exercise`.
 pub fn builtin_exercise(exercise: &str) -> Option<&'static Exercise> {
-    builtin().iter().find(|e| same_name(&e.name, exercise))
+    let catalogue = builtin_catalogue();
+    catalogue.by_name.get(&key(exercise)).map(|&i| &catalogue.all[i])
 }
 
 /// The input's override for `exercise`.
