@@ -54,6 +54,56 @@ CREATE TABLE jitgen.component_metrics (
 CREATE INDEX component_metrics_window ON jitgen.component_metrics (app_id, component_id, at);
 COMMENT ON TABLE jitgen.component_metrics IS 'One row per jitgen.invoke, LLM or JIT.';
 
+-- Per-minute sums of the metrics, so that evaluate_oracle reads thousands of rows, not
+-- millions. Filled incrementally by jitgen._rollup_metrics (run by evaluate_oracle) for minutes
+-- that ended more than five minutes ago: an invoke still committing a metric row stamped in an
+-- older minute would otherwise be missed. The raw rows stay (the console and the savings view
+-- read them).
+CREATE TABLE jitgen.component_minutes (
+    app_id       text        NOT NULL,
+    component_id text        NOT NULL,
+    handler_type text        NOT NULL,
+    version      text        NOT NULL DEFAULT '',
+    minute       timestamptz NOT NULL,
+    calls        bigint      NOT NULL,
+    latency_sum  float8      NOT NULL,
+    cost_sum     float8      NOT NULL,
+    errors       bigint      NOT NULL,
+    PRIMARY KEY (minute, app_id, component_id, handler_type, version)
+);
+COMMENT ON TABLE jitgen.component_minutes IS 'component_metrics summed per minute up to jitgen.metric_rollup.horizon; read by evaluate_oracle.';
+
+CREATE TABLE jitgen.metric_rollup (
+    one     boolean     PRIMARY KEY DEFAULT true CHECK (one),
+    horizon timestamptz NOT NULL
+);
+INSERT INTO jitgen.metric_rollup (horizon) VALUES ('-infinity');
+
+-- Adds the complete minutes since the last horizon to component_minutes; returns the new
+-- horizon (raw rows at or after it are read raw). Callers hold evaluate_oracle's lock.
+CREATE FUNCTION jitgen._rollup_metrics() RETURNS timestamptz
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    old timestamptz;
+    new timestamptz := date_trunc('minute', clock_timestamp() - interval '5 minutes');
+BEGIN
+    SELECT r.horizon INTO old FROM jitgen.metric_rollup r FOR UPDATE;
+    IF new <= old THEN
+        RETURN old;
+    END IF;
+    INSERT INTO jitgen.component_minutes AS cm (app_id, component_id, handler_type, version, minute, calls, latency_sum, cost_sum, errors)
+    SELECT m.app_id, m.component_id, m.handler_type, coalesce(m.version, ''), date_trunc('minute', m.at),
+           count(*), sum(m.latency_ms::float8), sum(m.cost::float8), count(*) FILTER (WHERE m.outcome <> 'ok')
+    FROM jitgen.component_metrics m
+    WHERE m.at >= old AND m.at < new
+    GROUP BY 1, 2, 3, 4, 5
+    ON CONFLICT (minute, app_id, component_id, handler_type, version) DO UPDATE
+        SET calls = cm.calls + EXCLUDED.calls, latency_sum = cm.latency_sum + EXCLUDED.latency_sum,
+            cost_sum = cm.cost_sum + EXCLUDED.cost_sum, errors = cm.errors + EXCLUDED.errors;
+    UPDATE jitgen.metric_rollup SET horizon = new;
+    RETURN new;
+END $$;
+
 CREATE TABLE jitgen.component_samples (
     id           bigint      GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
     app_id       text        NOT NULL,
@@ -326,6 +376,7 @@ LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp SET work_mem = '64MB' SET jit = off AS $$
 DECLARE
     t0 timestamptz := clock_timestamp();
+    horizon timestamptz;
     c record;
     verdict jsonb;
     apps text[] := '{}';
@@ -336,9 +387,12 @@ DECLARE
 BEGIN
     -- One evaluation at a time (every worker runs the schedule).
     PERFORM pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtextextended('jitgen.evaluate_oracle', 0));
+    horizon := jitgen._rollup_metrics();
     -- Every component's figures from one aggregate per distinct window (usually one), not a
-    -- scan per component: the LLM handler's (version NULL), or the active JIT version's for
-    -- rollback. NULL figures when there were no calls (a missing metric meets no condition).
+    -- scan per component: the per-minute sums before the rollup horizon plus the raw rows after
+    -- it (a window starts on a minute boundary in the rolled-up part). The LLM handler's
+    -- (version ''), or the active JIT version's for rollback. NULL figures when there were no
+    -- calls (a missing metric meets no condition).
     FOR c IN
         WITH rules AS MATERIALIZED (
             SELECT r.scope, r.app_id, r.component_id,
@@ -357,16 +411,22 @@ BEGIN
             ) e
             WHERE (e.rule ->> 'enabled')::boolean
         ), aggregated AS (
-            SELECT w.win, a.*
+            SELECT w.win, a.app_id, a.component_id, a.version, sum(a.calls) AS calls,
+                   sum(a.latency_sum) / nullif(sum(a.calls), 0) AS latency, sum(a.cost_sum) / nullif(sum(a.calls), 0) AS cost,
+                   sum(a.errors) AS errors
             FROM (SELECT DISTINCT enabled.win FROM enabled) w
             CROSS JOIN LATERAL (
-                -- float8 sums: numeric arithmetic over a million rows costs more than the scan.
-                SELECT m.app_id, m.component_id, m.version, count(*) AS calls, avg(m.latency_ms) AS latency,
-                       avg(m.cost::float8) AS cost, count(*) FILTER (WHERE m.outcome <> 'ok') AS errors
+                SELECT r.app_id, r.component_id, r.version, r.calls, r.latency_sum, r.cost_sum, r.errors
+                FROM jitgen.component_minutes r
+                WHERE r.minute >= date_trunc('minute', t0 - w.win) AND r.minute < horizon
+                UNION ALL
+                SELECT m.app_id, m.component_id, coalesce(m.version, ''), count(*), sum(m.latency_ms::float8),
+                       sum(m.cost::float8), count(*) FILTER (WHERE m.outcome <> 'ok')
                 FROM jitgen.component_metrics m
-                WHERE m.at > t0 - w.win
-                GROUP BY m.app_id, m.component_id, m.version
+                WHERE m.at >= greatest(horizon, t0 - w.win)
+                GROUP BY m.app_id, m.component_id, coalesce(m.version, '')
             ) a
+            GROUP BY w.win, a.app_id, a.component_id, a.version
         )
         SELECT e.*, jsonb_build_object(
                    'calls', coalesce(a.calls, 0),
@@ -377,7 +437,7 @@ BEGIN
                 WHERE d.app_id = e.app_id AND d.component_id = e.component_id ORDER BY d.id DESC LIMIT 1) AS previous
         FROM enabled e
         LEFT JOIN aggregated a ON a.win = e.win AND a.app_id = e.app_id AND a.component_id = e.component_id
-             AND a.version IS NOT DISTINCT FROM (CASE WHEN e.handler_type = 'jit' THEN e.active_version END)
+             AND a.version = (CASE WHEN e.handler_type = 'jit' THEN e.active_version ELSE '' END)
         ORDER BY e.app_id, e.component_id
     LOOP
         IF c.handler_type = 'jit' THEN

@@ -243,6 +243,43 @@ async fn evaluate_oracle_queues_generation_only_when_the_rule_fires() {
 }
 
 #[tokio::test]
+async fn figures_from_per_minute_sums_equal_the_raw_rows() {
+    let (_db, c) = registered().await;
+    c.query_one("SELECT jitgen.set_rule('{\"scope\": \"global\", \"min_latency_ms\": 1}')", &[]).await.unwrap();
+    // 600 calls over the last 50 minutes (most of them old enough to be rolled up), some failed.
+    c.execute(
+        "INSERT INTO jitgen.component_metrics (app_id, component_id, at, handler_type, latency_ms, cost, outcome)
+         SELECT $1, $2, clock_timestamp() - i * interval '5 s', 'llm', 100 + i % 37, 0.002 * (i % 3),
+                CASE WHEN i % 10 = 0 THEN 'error' ELSE 'ok' END
+         FROM generate_series(1, 600) i",
+        &[&APP, &COMPONENT],
+    )
+    .await
+    .unwrap();
+    let raw: serde_json::Value = c
+        .query_one(
+            "SELECT jsonb_build_object('calls', count(*), 'latency', avg(latency_ms::float8), 'cost', avg(cost::float8),
+                    'errors', count(*) FILTER (WHERE outcome <> 'ok'))
+             FROM jitgen.component_metrics WHERE at > clock_timestamp() - interval '1 hour'",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    for round in 0..2 {
+        let m: serde_json::Value = c.query_one("SELECT metrics FROM jitgen.evaluate_oracle()", &[]).await.unwrap().get(0);
+        assert_eq!(m["calls"], raw["calls"], "round {round}: {m} vs {raw}");
+        for (figure, expected) in [("avg_latency_ms", &raw["latency"]), ("avg_cost", &raw["cost"])] {
+            assert!((m[figure].as_f64().unwrap() - expected.as_f64().unwrap()).abs() < 1e-9, "round {round}: {figure} {m} vs {raw}");
+        }
+        let rate = raw["errors"].as_f64().unwrap() / raw["calls"].as_f64().unwrap();
+        assert!((m["error_rate"].as_f64().unwrap() - rate).abs() < 1e-9, "{m}");
+    }
+    let rolled: i64 = c.query_one("SELECT coalesce(sum(calls), 0)::bigint FROM jitgen.component_minutes", &[]).await.unwrap().get(0);
+    assert!(rolled > 400 && rolled < 600, "the old minutes were rolled up, the last five were not: {rolled}");
+}
+
+#[tokio::test]
 async fn a_passing_candidate_is_three_writes_then_serves_invoke_and_rolls_back_when_it_fails() {
     let (db, c) = registered().await;
     let llm = FakeLlm::start(Behaviour::Content(r#"{"length": 3}"#.into())).await;

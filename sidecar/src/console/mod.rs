@@ -54,8 +54,13 @@ pub(crate) struct Console {
     templates: Environment<'static>,
 }
 
-fn random_hex() -> String {
-    format!("{:016x}{:016x}", fastrand::u64(..), fastrand::u64(..))
+/// 128 bits from the kernel's CSPRNG, hex: session ids and CSRF tokens must not be guessable
+/// (fastrand is fast, not secret).
+fn random_hex() -> std::io::Result<String> {
+    use std::io::Read;
+    let mut bytes = [0u8; 16];
+    std::fs::File::open("/dev/urandom")?.read_exact(&mut bytes)?;
+    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
 }
 
 /// Constant-time equality (the token is compared on every request).
@@ -202,8 +207,11 @@ async fn login(State(console): State<Arc<Console>>, Form(form): Form<Login>) -> 
     if !same(&form.token, &console.token) {
         return unauthorized(&console, Some("wrong token"));
     }
-    let session = random_hex();
-    console.sessions.lock().await.insert(session.clone(), random_hex());
+    // No kernel randomness: refuse to mint a guessable session.
+    let (Ok(session), Ok(csrf)) = (random_hex(), random_hex()) else {
+        return (StatusCode::INTERNAL_SERVER_ERROR, "cannot read /dev/urandom: no session created").into_response();
+    };
+    console.sessions.lock().await.insert(session.clone(), csrf);
     let cookie = format!("{COOKIE}={session}; HttpOnly; SameSite=Strict; Path=/");
     ([(header::SET_COOKIE, cookie)], Redirect::to("/jobs")).into_response()
 }
