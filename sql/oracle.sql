@@ -269,14 +269,26 @@ END $$;
 
 -- The rule that applies to a component: its own, else its app's, else the global one (whole
 -- rule, not per field); NULL when none. `scope` says which.
+-- A rule as effective_rule and evaluate_oracle show it.
+CREATE FUNCTION jitgen._rule_json(r jitgen.optimization_rules) RETURNS jsonb
+LANGUAGE sql IMMUTABLE AS $$
+    SELECT to_jsonb(r) - 'id' || jsonb_build_object('rule_id', r.id, 'window_seconds', extract(epoch FROM r."window"));
+$$;
+
+-- Precedence of scopes: the most specific rule wins.
+CREATE FUNCTION jitgen._scope_rank(scope text) RETURNS int
+LANGUAGE sql IMMUTABLE AS $$
+    SELECT CASE scope WHEN 'component' THEN 0 WHEN 'app' THEN 1 ELSE 2 END;
+$$;
+
 CREATE FUNCTION jitgen.effective_rule(app_id text, component_id text) RETURNS jsonb
 LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
-    SELECT to_jsonb(r) - 'id' || jsonb_build_object('rule_id', r.id, 'window_seconds', extract(epoch FROM r."window"))
+    SELECT jitgen._rule_json(r)
     FROM jitgen.optimization_rules r
     WHERE (r.scope = 'component' AND r.app_id = $1 AND r.component_id = $2)
        OR (r.scope = 'app' AND r.app_id = $1)
        OR r.scope = 'global'
-    ORDER BY CASE r.scope WHEN 'component' THEN 0 WHEN 'app' THEN 1 ELSE 2 END
+    ORDER BY jitgen._scope_rank(r.scope)
     LIMIT 1;
 $$;
 
@@ -395,8 +407,7 @@ BEGIN
     -- calls (a missing metric meets no condition).
     FOR c IN
         WITH rules AS MATERIALIZED (
-            SELECT r.scope, r.app_id, r.component_id,
-                   to_jsonb(r) - 'id' || jsonb_build_object('rule_id', r.id, 'window_seconds', extract(epoch FROM r."window")) AS rule
+            SELECT r.scope, r.app_id, r.component_id, jitgen._rule_json(r) AS rule
             FROM jitgen.optimization_rules r
         ), enabled AS MATERIALIZED (
             SELECT x.app_id, x.component_id, x.handler_type, x.active_version, x.pending_version, e.rule,
@@ -406,7 +417,7 @@ BEGIN
                 SELECT r.rule FROM rules r
                 WHERE (r.scope = 'component' AND r.app_id = x.app_id AND r.component_id = x.component_id)
                    OR (r.scope = 'app' AND r.app_id = x.app_id) OR r.scope = 'global'
-                ORDER BY CASE r.scope WHEN 'component' THEN 0 WHEN 'app' THEN 1 ELSE 2 END
+                ORDER BY jitgen._scope_rank(r.scope)
                 LIMIT 1
             ) e
             WHERE (e.rule ->> 'enabled')::boolean

@@ -126,6 +126,11 @@ pub fn agreement(recorded: &[Value], candidate: &[Option<Value>]) -> Option<f64>
     Some(equal as f64 / recorded.len() as f64)
 }
 
+/// The standard error result of a handler (or of jitgen on its behalf) that could not answer.
+pub fn error_result(code: &str, message: String) -> Value {
+    json!({"resultType": "error", "error": {"code": code, "message": message}})
+}
+
 /// Whether a handler's result is the standard error shape.
 pub fn is_error_result(v: &Value) -> bool {
     v.get("resultType").and_then(Value::as_str) == Some("error")

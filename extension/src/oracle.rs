@@ -72,11 +72,6 @@ fn check(schema: &Value, doc: &Value, subject: String, hint_call: String) -> Res
     }
 }
 
-/// The standard error result of a handler that could not answer.
-fn error_result(code: &str, message: String) -> Value {
-    json!({"resultType": "error", "error": {"code": code, "message": message}})
-}
-
 /// Runs a component for `request`: through its prompt (LLM) or its active generated handler
 /// (JIT). Returns the handler's output, or `{"resultType": "error", "error": {code, message}}`
 /// when it failed (timeout, unreachable, invalid output); either way a metric row is written in
@@ -131,11 +126,11 @@ fn invoke(app_id: Option<&str>, component_id: Option<&str>, request: Option<Json
             Ok(()) => ("ok", reply.content, None),
             Err(JitgenError::DocumentInvalid { report, .. }) => {
                 let message = format!("output fails the component's output schema: {}", report.error_body_text());
-                ("invalid_output", error_result("invalid_output", message.clone()), Some(message))
+                ("invalid_output", oracle::error_result("invalid_output", message.clone()), Some(message))
             }
             Err(_) => {
                 let message = "the component's output schema does not compile".to_string();
-                ("error", error_result("internal", message.clone()), Some(message))
+                ("error", oracle::error_result("internal", message.clone()), Some(message))
             }
         },
         Err(failure) => {
@@ -144,7 +139,7 @@ fn invoke(app_id: Option<&str>, component_id: Option<&str>, request: Option<Json
                 _ => ("error", failure.kind()),
             };
             let message = failure_message(&failure);
-            (outcome, error_result(code, message.clone()), Some(message))
+            (outcome, oracle::error_result(code, message.clone()), Some(message))
         }
     };
     let cost = if jit { 0.0 } else { llm::cost_estimate_usd(&config.model, usage).unwrap_or(0.0) };

@@ -30,7 +30,7 @@ use super::input::{Disruption, JitInput};
 use super::output::PlannedSet;
 use super::rounding::{kg, round_to_increment, round_up_to_increment};
 use super::types::{IntensityType, Sex};
-use super::volume::{capped_muscles, resolved_mrv_mev, session_muscles, sets_that_fit};
+use super::volume::{capped_muscles, resolved_mrv_mev, session_muscles, sets_that_fit, MrvMevTable};
 
 /// The formula's main lift for one session, and the state the auxiliaries follow.
 pub(crate) struct MainPlan {
@@ -70,7 +70,7 @@ fn rpe_deviations(input: &JitInput, today_target: f64) -> Vec<f64> {
 }
 
 /// Step 0: the set change from the lifter's RPE trend and the week of the block.
-fn calibration(input: &JitInput, deviations: &[f64], planned: f64, soreness: f64) -> f64 {
+fn calibration(input: &JitInput, table: &MrvMevTable, deviations: &[f64], planned: f64, soreness: f64) -> f64 {
     // Positive: sessions felt easier than prescribed.
     let gap = if deviations.len() >= 2 { -deviations.iter().sum::<f64>() / deviations.len() as f64 } else { 0.0 };
     let high_soreness = soreness >= 7.0;
@@ -91,7 +91,6 @@ fn calibration(input: &JitInput, deviations: &[f64], planned: f64, soreness: f64
     modifier = modifier.clamp(-2.0, 3.0);
     let wanted = (planned + modifier).max(1.0);
     if modifier > 0.0 {
-        let table = resolved_mrv_mev(input);
         for m in session_muscles(input.primary_lift) {
             let Some(lm) = table.get(m) else { continue };
             let left = f64::from(lm.mrv) - input.weekly_sets(*m);
@@ -167,12 +166,13 @@ pub(crate) fn formula_main(input: &JitInput, r: &Resolved) -> MainPlan {
     let mut skipped = false;
     let mut recovery = false;
     let rehab = input.rehab_cap_kg().is_some();
+    let table = resolved_mrv_mev(input);
 
     let deviations = rpe_deviations(input, p.rpe_target);
 
     // 0. Volume calibration.
     if !deload && !rehab {
-        let change = calibration(input, &deviations, planned, input.session_soreness());
+        let change = calibration(input, &table, &deviations, planned, input.session_soreness());
         if change != 0.0 {
             planned = (planned + change).max(1.0);
             let direction = if change > 0.0 { "increase" } else { "decrease" };
@@ -219,7 +219,6 @@ pub(crate) fn formula_main(input: &JitInput, r: &Resolved) -> MainPlan {
 
     // 3. MRV.
     if !recovery {
-        let table = resolved_mrv_mev(input);
         for (muscle, load) in capped_muscles(input.primary_lift) {
             let Some(lm) = table.get(&muscle) else { continue };
             if f64::from(lm.mrv) - input.weekly_sets(muscle) <= 0.0 {

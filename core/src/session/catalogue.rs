@@ -175,11 +175,6 @@ pub fn rep_target(input: &JitInput, exercise: &str) -> u32 {
     builtin_exercise(exercise).and_then(|e| e.reps).unwrap_or(default)
 }
 
-/// Muscles the exercise trains, with their credit; empty when unknown.
-pub fn exercise_muscles(exercise: &str) -> Vec<(Muscle, f64)> {
-    builtin_exercise(exercise).map(|e| e.muscles().collect()).unwrap_or_default()
-}
-
 /// Reference 1RMs for square-root scaling of dumbbell and kettlebell loads.
 fn sqrt_reference_kg(lift: Lift, sex: Sex) -> f64 {
     match (lift, sex) {

@@ -247,15 +247,9 @@ fn urlencode(s: &str) -> String {
         .collect()
 }
 
-/// The SQL error as an operator should read it: message, then DETAIL.
+/// The SQL error as an operator should read it: message, SQLSTATE, DETAIL.
 pub(crate) fn sql_error(e: &tokio_postgres::Error) -> String {
-    match e.as_db_error() {
-        Some(db) => match db.detail() {
-            Some(d) => format!("{} ({d})", db.message()),
-            None => db.message().to_string(),
-        },
-        None => e.to_string(),
-    }
+    crate::worker::describe(e)
 }
 
 #[derive(Deserialize)]

@@ -17,6 +17,7 @@ use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::Router;
+use jitgen_core::oracle::error_result;
 use jitgen_sidecar::db;
 use jitgen_sidecar::jit_runtime::{Answer, Pool};
 use jitgen_sidecar::sandbox::Sandbox;
@@ -62,10 +63,6 @@ fn reply(model: &str, content: &Value) -> Response {
         "usage": {"prompt_tokens": 0, "completion_tokens": 0},
     }))
     .into_response()
-}
-
-fn handler_error(code: &str, message: String) -> Value {
-    json!({"resultType": "error", "error": {"code": code, "message": message}})
 }
 
 async fn code_for(served: &Served, app: &str, component: &str, version: &str) -> Result<Option<String>, String> {
@@ -120,15 +117,15 @@ async fn run(State(served): State<Arc<Served>>, headers: HeaderMap, body: Bytes)
     let code = match code_for(&served, app, component, version).await {
         Ok(Some(code)) => code,
         Ok(None) => {
-            return reply(&model, &handler_error("not_active", format!("{app}/{component}@{version} is not the active handler")))
+            return reply(&model, &error_result("not_active", format!("{app}/{component}@{version} is not the active handler")))
         }
         Err(e) => return error(StatusCode::SERVICE_UNAVAILABLE, format!("database: {e}")),
     };
     let answer = served.pool.run(&model, &code, &request, served.budget).await;
     let content = match answer {
         Answer::Result(v) => v,
-        Answer::Failed(message) => handler_error("handler_error", message),
-        Answer::TimedOut => handler_error("timeout", format!("no result within {} ms", served.budget.as_millis())),
+        Answer::Failed(message) => error_result("handler_error", message),
+        Answer::TimedOut => error_result("timeout", format!("no result within {} ms", served.budget.as_millis())),
     };
     reply(&model, &content)
 }
